@@ -1,0 +1,35 @@
+/* engine.h - what one forward pass looks like from the outside.
+ *
+ * One interface, two backends chosen at build time (DESIGN.md): the CPU
+ * reference (src/cpu/) and, where the plan says so, CUDA. The caller feeds
+ * one token at a position and gets the logits of the next one.
+ * engine_init allocates everything; engine_forward allocates nothing. */
+#ifndef STRATA_ENGINE_H
+#define STRATA_ENGINE_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+struct llm_model;
+struct engine; /* opaque, backend-specific */
+
+struct engine_opts {
+    uint32_t n_ctx;     /* KV cache length in tokens (0: the model's, capped at 4096) */
+    int n_threads;      /* CPU threads (0: all cores) */
+};
+
+struct engine *engine_init(const struct llm_model *m,
+                           const struct engine_opts *o, struct st_err *err);
+void engine_free(struct engine *e);
+
+/* Runs token at position pos (0-based; positions must be fed in order,
+ * pos < n_ctx) and returns the logits (n_vocab floats, valid until the
+ * next call). NULL with err filled on a position past the context. */
+const float *engine_forward(struct engine *e, int32_t token, uint32_t pos,
+                            struct st_err *err);
+
+/* The context length the engine was sized for. */
+uint32_t engine_n_ctx(const struct engine *e);
+
+#endif
