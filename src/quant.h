@@ -9,6 +9,14 @@
 #include <stdint.h>
 #include <stddef.h>
 
+/* The block structs are shared with CUDA C++ (kernels/, gen/). */
+#ifdef __cplusplus
+#define QUANT_STATIC_ASSERT(c, m) static_assert(c, m)
+extern "C" {
+#else
+#define QUANT_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
 /* GGML type ids as stored in GGUF tensor infos (the numbering has holes:
  * ids 4, 5 and 31..33, 36..38 were removed from the format). */
 enum ggml_type {
@@ -87,7 +95,7 @@ typedef struct {
     ggml_half d;
     uint8_t qs[QK4_0 / 2];
 } block_q4_0;
-_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
+QUANT_STATIC_ASSERT(sizeof(block_q4_0) == 18, "block_q4_0 size");
 
 /* x = d * q + m, q in 0..15, nibbles as in q4_0. */
 typedef struct {
@@ -95,7 +103,7 @@ typedef struct {
     ggml_half m;
     uint8_t qs[QK4_1 / 2];
 } block_q4_1;
-_Static_assert(sizeof(block_q4_1) == 20, "block_q4_1 size");
+QUANT_STATIC_ASSERT(sizeof(block_q4_1) == 20, "block_q4_1 size");
 
 /* x = d * (q - 16), q = nibble | (bit j of qh) << 4 (qh little-endian u32;
  * bit j is element j, bit j + 16 is element j + 16). */
@@ -104,7 +112,7 @@ typedef struct {
     uint8_t qh[4];
     uint8_t qs[QK5_0 / 2];
 } block_q5_0;
-_Static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
+QUANT_STATIC_ASSERT(sizeof(block_q5_0) == 22, "block_q5_0 size");
 
 /* x = d * q + m, q 5-bit as in q5_0. */
 typedef struct {
@@ -113,14 +121,14 @@ typedef struct {
     uint8_t qh[4];
     uint8_t qs[QK5_1 / 2];
 } block_q5_1;
-_Static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
+QUANT_STATIC_ASSERT(sizeof(block_q5_1) == 24, "block_q5_1 size");
 
 /* x = d * q, q int8. */
 typedef struct {
     ggml_half d;
     int8_t qs[QK8_0];
 } block_q8_0;
-_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+QUANT_STATIC_ASSERT(sizeof(block_q8_0) == 34, "block_q8_0 size");
 
 /* Q8_1 (activation format of llama.cpp): s = d * sum(qs). */
 typedef struct {
@@ -128,7 +136,7 @@ typedef struct {
     ggml_half s;
     int8_t qs[QK8_0];
 } block_q8_1;
-_Static_assert(sizeof(block_q8_1) == 36, "block_q8_1 size");
+QUANT_STATIC_ASSERT(sizeof(block_q8_1) == 36, "block_q8_1 size");
 
 /* 2-bit super-block: 16 sub-blocks of 16; scales[i] low nibble = scale,
  * high nibble = min; x = d * sc * q - dmin * m. */
@@ -138,7 +146,7 @@ typedef struct {
     ggml_half d;
     ggml_half dmin;
 } block_q2_K;
-_Static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
+QUANT_STATIC_ASSERT(sizeof(block_q2_K) == 84, "block_q2_K size");
 
 /* 3-bit super-block: low 2 bits in qs, high bit in hmask (set = +0, clear =
  * -4), 16 6-bit signed scales packed in 12 bytes (offset 32). */
@@ -148,7 +156,7 @@ typedef struct {
     uint8_t scales[12];
     ggml_half d;
 } block_q3_K;
-_Static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
+QUANT_STATIC_ASSERT(sizeof(block_q3_K) == 110, "block_q3_K size");
 
 /* 4-bit super-block: 8 sub-blocks of 32, 6-bit scale and min each packed
  * in 12 bytes; x = d * sc * q - dmin * m. */
@@ -158,7 +166,7 @@ typedef struct {
     uint8_t scales[K_SCALE_SIZE];
     uint8_t qs[QK_K / 2];
 } block_q4_K;
-_Static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
+QUANT_STATIC_ASSERT(sizeof(block_q4_K) == 144, "block_q4_K size");
 
 /* 5-bit super-block: as q4_K plus one high bit per element in qh. */
 typedef struct {
@@ -168,7 +176,7 @@ typedef struct {
     uint8_t qh[QK_K / 8];
     uint8_t qs[QK_K / 2];
 } block_q5_K;
-_Static_assert(sizeof(block_q5_K) == 176, "block_q5_K size");
+QUANT_STATIC_ASSERT(sizeof(block_q5_K) == 176, "block_q5_K size");
 
 /* 6-bit super-block: low 4 bits in ql, high 2 in qh, 16 int8 scales;
  * x = d * sc * (q - 32). */
@@ -178,7 +186,7 @@ typedef struct {
     int8_t scales[QK_K / 16];
     ggml_half d;
 } block_q6_K;
-_Static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
+QUANT_STATIC_ASSERT(sizeof(block_q6_K) == 210, "block_q6_K size");
 
 /* 8-bit super-block (activation format for k-quant dot products). */
 typedef struct {
@@ -186,6 +194,10 @@ typedef struct {
     int8_t qs[QK_K];
     int16_t bsums[QK_K / 16];
 } block_q8_K;
-_Static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
+QUANT_STATIC_ASSERT(sizeof(block_q8_K) == 292, "block_q8_K size");
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,372 @@
+// engine_cuda.cu - the CUDA decode engine (implements src/engine.h), every
+// weight resident in VRAM (tier A). The streaming tiers of issue 6 replace
+// the per-layer weight pointers with device slots; the step itself stays.
+//
+// One token, as one CUDA graph replayed per token (all run-time values,
+// the position and the embedding row, come through device memory):
+//   x = embedding row (dequantized on the host: the table stays in host
+//       memory, one row per token, DESIGN.md), copied in with the position
+//   per layer: rmsnorm -> q,k,v GEMVs (+bias) -> rope, K/V into the F16 cache
+//              -> flash-decoding attention -> wo GEMV -> residual
+//              -> rmsnorm -> gate, up GEMVs -> SwiGLU -> down GEMV -> residual
+//   final rmsnorm -> output GEMV -> logits (copied back) and argmax
+// Memory: ONE cudaMalloc (the arena) and ONE cudaMallocHost at init; the
+// weights are uploaded into the arena; nothing is allocated afterwards
+// (cuda_alloc_count() lets the counting test prove it).
+#include <cuda_runtime.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "dequant.h"
+#include "engine.h"
+#include "model.h"
+#include "quant.h"
+}
+#include "gemv.h"
+#include "ops.h"
+
+// Attention split length in positions: ceil(n_ctx / 256) splits per KV
+// head; at 4096 tokens and 8 KV heads that is 128 blocks, about one per SM.
+#define ATTN_CHUNK 256
+
+static int g_alloc_count; // cudaMalloc/cudaMallocHost calls, ever
+
+extern "C" int cuda_alloc_count(void) { return g_alloc_count; }
+
+struct dev_layer {
+    const float *attn_norm, *ffn_norm;  // f32 on device
+    const float *bq, *bk, *bv;          // f32 or NULL
+    const void *wq, *wk, *wv, *wo, *ffn_gate, *ffn_up, *ffn_down;
+    uint32_t tq, tk, tv, to, tg, tu, td; // ggml types
+    uint16_t *k_cache, *v_cache;        // [kv_head][n_ctx][head_dim] f16
+};
+
+struct engine {
+    const struct llm_model *m;
+    struct llm_config c;
+    uint32_t n_ctx, q_dim, kv_dim;
+    cudaStream_t stream;
+    uint8_t *arena;            // device
+    size_t arena_bytes;
+    uint8_t *host;             // pinned
+    struct dev_layer *layers;  // host array (n_layers)
+    const void *output;
+    uint32_t t_output;
+    const float *output_norm, *rope_freqs;
+    float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2, *logits;
+    float *part_ml, *part_acc;
+    uint32_t *d_pos;
+    int32_t *d_argmax;
+    // pinned host side of the per-token copies
+    float *h_x, *h_logits;
+    uint32_t *h_pos;
+    int32_t *h_argmax;
+    float *h_tmp;              // dequant scratch for norms at init
+    cudaGraphExec_t graph;
+    int use_graph;
+    struct ops_rope_params rope;
+};
+
+static int cuda_fail(struct st_err *err, const char *what, cudaError_t e)
+{
+    return st_errmsg(err, "strata: CUDA: %s: %s", what, cudaGetErrorString(e));
+}
+
+#define TRY(call, what)                              \
+    do {                                             \
+        cudaError_t e_ = (call);                     \
+        if (e_ != cudaSuccess) {                     \
+            cuda_fail(err, what, e_);                \
+            goto fail;                               \
+        }                                            \
+    } while (0)
+
+// Running offset into an arena; with base NULL it only measures.
+static void *carve(uint8_t *base, size_t *off, size_t n)
+{
+    size_t at = (*off + 255) & ~(size_t)255;
+    *off = at + n;
+    return base ? base + at : NULL;
+}
+
+// Lays out (base NULL: measures) the device arena. Weights first, in model
+// order, then the f32 norms and biases, the KV cache, activations, scratch.
+static size_t layout_device(struct engine *e, uint8_t *base)
+{
+    const struct llm_model *m = e->m;
+    const struct llm_config *c = &e->c;
+    size_t off = 0;
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const struct llm_layer *L = &m->layers[l];
+        struct dev_layer *D = &e->layers[l];
+        D->wq = carve(base, &off, L->wq->n_bytes);
+        D->wk = carve(base, &off, L->wk->n_bytes);
+        D->wv = carve(base, &off, L->wv->n_bytes);
+        D->wo = carve(base, &off, L->wo->n_bytes);
+        D->ffn_gate = carve(base, &off, L->ffn_gate->n_bytes);
+        D->ffn_up = carve(base, &off, L->ffn_up->n_bytes);
+        D->ffn_down = carve(base, &off, L->ffn_down->n_bytes);
+        D->attn_norm = (const float *)carve(base, &off, c->dim * 4);
+        D->ffn_norm = (const float *)carve(base, &off, c->dim * 4);
+        D->bq = L->bq ? (const float *)carve(base, &off, e->q_dim * 4) : NULL;
+        D->bk = L->bk ? (const float *)carve(base, &off, e->kv_dim * 4) : NULL;
+        D->bv = L->bv ? (const float *)carve(base, &off, e->kv_dim * 4) : NULL;
+        size_t cache = (size_t)c->n_kv_heads * e->n_ctx * c->head_dim * 2;
+        D->k_cache = (uint16_t *)carve(base, &off, cache);
+        D->v_cache = (uint16_t *)carve(base, &off, cache);
+    }
+    e->output = carve(base, &off, m->output->n_bytes);
+    e->output_norm = (const float *)carve(base, &off, c->dim * 4);
+    e->rope_freqs = m->rope_freqs ? (const float *)carve(base, &off, c->rope_dim / 2 * 4) : NULL;
+    uint32_t wide = c->dim > e->q_dim ? c->dim : e->q_dim;
+    e->x = (float *)carve(base, &off, c->dim * 4);
+    e->xb = (float *)carve(base, &off, wide * 4);
+    e->xb2 = (float *)carve(base, &off, c->dim * 4);
+    e->q = (float *)carve(base, &off, e->q_dim * 4);
+    e->k = (float *)carve(base, &off, e->kv_dim * 4);
+    e->v = (float *)carve(base, &off, e->kv_dim * 4);
+    e->att = (float *)carve(base, &off, e->q_dim * 4);
+    e->hb = (float *)carve(base, &off, c->ffn_dim * 4);
+    e->hb2 = (float *)carve(base, &off, c->ffn_dim * 4);
+    e->logits = (float *)carve(base, &off, (size_t)c->n_vocab * 4);
+    int max_splits = (e->n_ctx + ATTN_CHUNK - 1) / ATTN_CHUNK;
+    e->part_ml = (float *)carve(base, &off, (size_t)c->n_heads * max_splits * 2 * 4);
+    e->part_acc = (float *)carve(base, &off, (size_t)c->n_heads * max_splits * c->head_dim * 4);
+    e->d_pos = (uint32_t *)carve(base, &off, 4);
+    e->d_argmax = (int32_t *)carve(base, &off, 4);
+    return off;
+}
+
+static size_t layout_host(struct engine *e, uint8_t *base)
+{
+    size_t off = 0;
+    uint32_t widest = e->c.dim > e->c.ffn_dim ? e->c.dim : e->c.ffn_dim;
+    if (widest < e->q_dim)
+        widest = e->q_dim;
+    e->h_x = (float *)carve(base, &off, e->c.dim * 4);
+    e->h_logits = (float *)carve(base, &off, (size_t)e->c.n_vocab * 4);
+    e->h_pos = (uint32_t *)carve(base, &off, 4);
+    e->h_argmax = (int32_t *)carve(base, &off, 4);
+    e->h_tmp = (float *)carve(base, &off, (size_t)widest * 4);
+    return off;
+}
+
+// Dequantizes a small vector (norm, bias, rope factors) on the host and
+// uploads it as f32.
+static cudaError_t upload_f32(struct engine *e, const float *dst,
+                              const struct gguf_tensor *t)
+{
+    dequant_row(t->type, t->data, e->h_tmp, t->n_elems);
+    return cudaMemcpy((void *)dst, e->h_tmp, t->n_elems * 4, cudaMemcpyHostToDevice);
+}
+
+static cudaError_t upload(const void *dst, const struct gguf_tensor *t)
+{
+    return cudaMemcpy((void *)dst, t->data, t->n_bytes, cudaMemcpyHostToDevice);
+}
+
+// The step: everything between "embedding row is in h_x, position in h_pos"
+// and "logits in h_logits, argmax in h_argmax". Returns -1 at the first
+// GEMV shape that has no generated instance.
+static int enqueue_step(struct engine *e, struct st_err *err)
+{
+    const struct llm_config *c = &e->c;
+    cudaStream_t s = e->stream;
+    cudaMemcpyAsync(e->x, e->h_x, c->dim * 4, cudaMemcpyHostToDevice, s);
+    cudaMemcpyAsync(e->d_pos, e->h_pos, 4, cudaMemcpyHostToDevice, s);
+#define GEMV(t, rows, cols, w, xin, yout)                                        \
+    if (gemv_launch((t), (rows), (cols), (w), (xin), (yout), s) != 0)            \
+        return st_errmsg(err, "strata: no GEMV kernel for %s %ux%u in this build " \
+                         "(configure generates one per shape of the planned model)", \
+                         ggml_type_name(t), (unsigned)(rows), (unsigned)(cols));
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const struct dev_layer *D = &e->layers[l];
+        // attention block: x (dim,) -> q (q_dim,), k, v (kv_dim,)
+        ops_rmsnorm(e->xb, e->x, D->attn_norm, c->dim, c->norm_eps, s);
+        GEMV(D->tq, e->q_dim, c->dim, D->wq, e->xb, e->q);
+        GEMV(D->tk, e->kv_dim, c->dim, D->wk, e->xb, e->k);
+        GEMV(D->tv, e->kv_dim, c->dim, D->wv, e->xb, e->v);
+        if (D->bq) ops_add_bias(e->q, D->bq, e->q_dim, s);
+        if (D->bk) ops_add_bias(e->k, D->bk, e->kv_dim, s);
+        if (D->bv) ops_add_bias(e->v, D->bv, e->kv_dim, s);
+        ops_rope_store_kv(e->q, e->k, e->v, D->k_cache, D->v_cache, e->n_ctx,
+                          e->d_pos, &e->rope, s);
+        ops_attention(e->att, e->q, D->k_cache, D->v_cache, e->n_ctx, e->d_pos,
+                      c->n_heads, c->n_kv_heads, c->head_dim, ATTN_CHUNK,
+                      e->part_ml, e->part_acc, s);
+        GEMV(D->to, c->dim, e->q_dim, D->wo, e->att, e->xb2);
+        ops_add(e->x, e->xb2, c->dim, s);
+        // FFN block: x (dim,) -> hb (ffn_dim,) -> x
+        ops_rmsnorm(e->xb, e->x, D->ffn_norm, c->dim, c->norm_eps, s);
+        GEMV(D->tg, c->ffn_dim, c->dim, D->ffn_gate, e->xb, e->hb);
+        GEMV(D->tu, c->ffn_dim, c->dim, D->ffn_up, e->xb, e->hb2);
+        ops_swiglu(e->hb, e->hb2, c->ffn_dim, s);
+        GEMV(D->td, c->dim, c->ffn_dim, D->ffn_down, e->hb, e->xb2);
+        ops_add(e->x, e->xb2, c->dim, s);
+    }
+    ops_rmsnorm(e->x, e->x, e->output_norm, c->dim, c->norm_eps, s);
+    GEMV(e->t_output, c->n_vocab, c->dim, e->output, e->x, e->logits);
+#undef GEMV
+    ops_argmax(e->d_argmax, e->logits, c->n_vocab, s);
+    cudaMemcpyAsync(e->h_logits, e->logits, (size_t)c->n_vocab * 4,
+                    cudaMemcpyDeviceToHost, s);
+    cudaMemcpyAsync(e->h_argmax, e->d_argmax, 4, cudaMemcpyDeviceToHost, s);
+    return 0;
+}
+
+extern "C" struct engine *engine_init(const struct llm_model *m,
+                                      const struct engine_opts *o,
+                                      struct st_err *err)
+{
+    struct engine *e = (struct engine *)calloc(1, sizeof *e);
+    if (!e) {
+        st_errmsg(err, "strata: out of memory");
+        return NULL;
+    }
+    e->m = m;
+    e->c = m->cfg;
+    const struct llm_config *c = &e->c;
+    e->n_ctx = o && o->n_ctx ? o->n_ctx : (c->ctx_train < 4096 ? c->ctx_train : 4096);
+    e->q_dim = c->n_heads * c->head_dim;
+    e->kv_dim = c->n_kv_heads * c->head_dim;
+    e->use_graph = !getenv("STRATA_NO_GRAPH");
+    e->layers = (struct dev_layer *)calloc(c->n_layers, sizeof *e->layers);
+    if (!e->layers) {
+        st_errmsg(err, "strata: out of memory");
+        free(e);
+        return NULL;
+    }
+    if (c->n_heads / c->n_kv_heads > 16 || c->head_dim > 256) {
+        st_errf(err, "strata", "heads per KV head / head_dim", "<= 16 / <= 256",
+                "%u / %u", c->n_heads / c->n_kv_heads, c->head_dim);
+        goto fail;
+    }
+    {
+        int n_dev = 0;
+        if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+            st_errmsg(err, "strata: this build's plan runs on a GPU, and no CUDA device was found "
+                           "(configure --cpu builds the CPU engine)");
+            goto fail;
+        }
+    }
+    e->arena_bytes = layout_device(e, NULL);
+    TRY(cudaMalloc((void **)&e->arena, e->arena_bytes), "allocating the device arena");
+    g_alloc_count++;
+    layout_device(e, e->arena);
+    TRY(cudaMallocHost((void **)&e->host, layout_host(e, NULL)), "allocating the pinned host arena");
+    g_alloc_count++;
+    layout_host(e, e->host);
+    TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking), "creating a stream");
+
+    // weights into the arena (start-up: at disk / page-cache speed)
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const struct llm_layer *L = &m->layers[l];
+        struct dev_layer *D = &e->layers[l];
+        TRY(upload(D->wq, L->wq), "uploading weights");
+        TRY(upload(D->wk, L->wk), "uploading weights");
+        TRY(upload(D->wv, L->wv), "uploading weights");
+        TRY(upload(D->wo, L->wo), "uploading weights");
+        TRY(upload(D->ffn_gate, L->ffn_gate), "uploading weights");
+        TRY(upload(D->ffn_up, L->ffn_up), "uploading weights");
+        TRY(upload(D->ffn_down, L->ffn_down), "uploading weights");
+        TRY(upload_f32(e, D->attn_norm, L->attn_norm), "uploading norms");
+        TRY(upload_f32(e, D->ffn_norm, L->ffn_norm), "uploading norms");
+        if (L->bq) TRY(upload_f32(e, D->bq, L->bq), "uploading biases");
+        if (L->bk) TRY(upload_f32(e, D->bk, L->bk), "uploading biases");
+        if (L->bv) TRY(upload_f32(e, D->bv, L->bv), "uploading biases");
+        D->tq = L->wq->type; D->tk = L->wk->type; D->tv = L->wv->type;
+        D->to = L->wo->type; D->tg = L->ffn_gate->type;
+        D->tu = L->ffn_up->type; D->td = L->ffn_down->type;
+        size_t cache = (size_t)c->n_kv_heads * e->n_ctx * c->head_dim * 2;
+        TRY(cudaMemset(D->k_cache, 0, cache), "clearing the KV cache");
+        TRY(cudaMemset(D->v_cache, 0, cache), "clearing the KV cache");
+    }
+    TRY(upload(e->output, m->output), "uploading the output head");
+    e->t_output = m->output->type;
+    TRY(upload_f32(e, e->output_norm, m->output_norm), "uploading norms");
+    if (m->rope_freqs)
+        TRY(upload_f32(e, e->rope_freqs, m->rope_freqs), "uploading rope factors");
+
+    e->rope.n_heads = c->n_heads;
+    e->rope.n_kv_heads = c->n_kv_heads;
+    e->rope.head_dim = c->head_dim;
+    e->rope.rope_dim = c->rope_dim;
+    e->rope.neox = c->rope_style == LLM_ROPE_NEOX;
+    e->rope.theta = c->rope_theta;
+    e->rope.pos_scale = c->rope_freq_scale;
+    e->rope.freq_factors = e->rope_freqs;
+
+    // One eager step checks that every GEMV shape has its kernel (and warms
+    // up); position 0 is rewritten by the first real token.
+    memset(e->h_x, 0, c->dim * 4);
+    *e->h_pos = 0;
+    if (enqueue_step(e, err) != 0)
+        goto fail;
+    TRY(cudaStreamSynchronize(e->stream), "the first step");
+    if (e->use_graph) {
+        cudaGraph_t g;
+        TRY(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal), "capturing the step");
+        if (enqueue_step(e, err) != 0)
+            goto fail;
+        TRY(cudaStreamEndCapture(e->stream, &g), "capturing the step");
+        TRY(cudaGraphInstantiate(&e->graph, g, 0), "instantiating the step graph");
+        cudaGraphDestroy(g);
+    }
+    return e;
+fail:
+    engine_free(e);
+    return NULL;
+}
+
+extern "C" void engine_free(struct engine *e)
+{
+    if (!e)
+        return;
+    if (e->graph)
+        cudaGraphExecDestroy(e->graph);
+    if (e->stream)
+        cudaStreamDestroy(e->stream);
+    cudaFree(e->arena);
+    cudaFreeHost(e->host);
+    free(e->layers);
+    free(e);
+}
+
+extern "C" const float *engine_forward(struct engine *e, int32_t token,
+                                       uint32_t pos, struct st_err *err)
+{
+    const struct llm_config *c = &e->c;
+    if (pos >= e->n_ctx) {
+        st_errf(err, "strata", "position", "below the context length",
+                "%u (context %u)", pos, e->n_ctx);
+        return NULL;
+    }
+    if (token < 0 || (uint32_t)token >= c->n_vocab) {
+        st_errf(err, "strata", "token id", "an id of the vocabulary", "%d (vocab %u)",
+                token, c->n_vocab);
+        return NULL;
+    }
+    // the embedding row, dequantized on the host (one row per token)
+    const struct gguf_tensor *te = e->m->tok_embd;
+    size_t row_bytes = ggml_row_size(te->type, c->dim);
+    dequant_row(te->type, (const uint8_t *)te->data + (size_t)token * row_bytes, e->h_x, c->dim);
+    *e->h_pos = pos;
+    cudaError_t r;
+    if (e->use_graph) {
+        r = cudaGraphLaunch(e->graph, e->stream);
+    } else {
+        r = enqueue_step(e, err) == 0 ? cudaSuccess : cudaErrorInvalidValue;
+    }
+    if (r == cudaSuccess)
+        r = cudaStreamSynchronize(e->stream);
+    if (r != cudaSuccess) {
+        cuda_fail(err, "the decode step", r);
+        return NULL;
+    }
+    return e->h_logits;
+}
+
+extern "C" uint32_t engine_n_ctx(const struct engine *e) { return e->n_ctx; }
