@@ -57,6 +57,9 @@ bool tok_add_bos(const struct tokenizer *t);  /* tokenizer.ggml.add_bos_token,
                                                  default per model type */
 /* End of generation: EOS, EOT (<|eot_id|>, <|im_end|>, <|end|>, ...). */
 bool tok_is_eog(const struct tokenizer *t, int32_t id);
+/* The pre-tokenizer in use ("smollm", "sentencepiece", or "default
+ * (tokenizer.ggml.pre \"foo\" unknown)"): makes a fallback visible. */
+const char *tok_pre_name(const struct tokenizer *t);
 /* Id of a token spelled exactly so, or -1. */
 int32_t tok_find(const struct tokenizer *t, const char *text);
 
