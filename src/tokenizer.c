@@ -87,7 +87,7 @@ struct tokenizer {
     int n_eog;
     bool add_bos, add_eos, add_space_prefix;
     struct pretok_info pre;
-    char pre_desc[128];       /* what tok_pre_name says */
+    char pre_desc[160];       /* what tok_pre_name says */
 
     struct tok_special *special; /* longest text first */
     int n_special;

@@ -1,0 +1,329 @@
+/* strata.c - the `strata` command: generate text, tokenize, look inside a
+ * GGUF file (see cli.h for the flags).
+ *
+ * Errors are one line on stderr and exit status 1, with nothing on stdout:
+ * everything that can fail (model, tokenizer, engine, sampler, prompt
+ * length) is checked before the first byte of output. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chat.h"
+#include "cli.h"
+#include "engine.h"
+#include "gguf.h"
+#include "gguf_dump.h"
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+static int fail(const struct st_err *err)
+{
+    fprintf(stderr, "%s\n", err->msg);
+    return 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- strata info -------------------------------------------------------------- */
+
+static int cmd_info(const struct cli_opts *o)
+{
+    struct gguf_file f;
+    struct st_err err = {""};
+    memset(&f, 0, sizeof f);
+    if (gguf_open(&f, o->model, &err))
+        return fail(&err);
+    gguf_dump(stdout, &f, 8);
+    gguf_close(&f);
+    return 0;
+}
+
+/* ---- strata tokenize ---------------------------------------------------------- */
+
+/* Encodes text into a buffer sized for the worst case: byte fallback spells
+ * every byte as a token, plus BOS. NULL with err filled on failure. */
+static int32_t *encode_prompt(const struct tokenizer *t, const char *text, bool add_bos,
+                              bool parse_special, int *n_out, struct st_err *err)
+{
+    size_t len = strlen(text);
+    int cap = (int)(len + 8);
+    if (len > (size_t)(1 << 30))
+        return st_errf(err, "strata", "prompt", "at most 1 GiB", "%zu bytes", len), NULL;
+    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    if (!ids)
+        return st_errmsg(err, "strata: prompt: out of memory"), NULL;
+    int n = tok_encode(t, text, len, add_bos, parse_special, ids, cap);
+    if (n < 0) {
+        free(ids);
+        return st_errmsg(err, "strata: prompt: the tokenizer needed more than %d ids", cap),
+               NULL;
+    }
+    *n_out = n;
+    return ids;
+}
+
+static int cmd_tokenize(const struct cli_opts *o)
+{
+    struct gguf_file f;
+    struct st_err err = {""};
+    memset(&f, 0, sizeof f);
+    if (gguf_open(&f, o->model, &err))
+        return fail(&err);
+    struct tokenizer *t = tok_load(&f, &err);
+    if (!t) {
+        gguf_close(&f);
+        return fail(&err);
+    }
+    /* as llama-tokenize: BOS when the model wants it, special tokens parsed */
+    int n = 0;
+    int32_t *ids = encode_prompt(t, o->prompt, !o->no_bos && tok_add_bos(t), true, &n, &err);
+    if (!ids) {
+        tok_free(t);
+        gguf_close(&f);
+        return fail(&err);
+    }
+    if (o->ids) {
+        putchar('[');
+        for (int i = 0; i < n; i++)
+            printf(i ? ", %d" : "%d", (int)ids[i]);
+        puts("]");
+    } else {
+        for (int i = 0; i < n; i++) {
+            size_t len;
+            const char *p = tok_piece(t, ids[i], true, &len);
+            printf("%6d -> '%.*s'\n", (int)ids[i], (int)len, p);
+        }
+    }
+    free(ids);
+    tok_free(t);
+    gguf_close(&f);
+    return 0;
+}
+
+/* ---- strata generate ---------------------------------------------------------- */
+
+struct gen {
+    struct llm_model m;
+    struct tokenizer *tok;
+    struct engine *eng;
+    struct sampler *smp;
+    char *chat_text;   /* the templated prompt, with --chat */
+    int32_t *prompt;   /* prompt ids */
+    int n_prompt;
+    enum chat_tmpl tmpl;
+};
+
+static void gen_free(struct gen *g)
+{
+    free(g->prompt);
+    free(g->chat_text);
+    sampler_free(g->smp);
+    engine_free(g->eng);
+    tok_free(g->tok);
+    model_free(&g->m);
+}
+
+/* Bytes of weights one decode step reads: every tensor once, except the
+ * embedding table, of which one row is read (unless it is also the output
+ * head, which reads it whole). */
+static double weight_bytes_per_token(const struct llm_model *m)
+{
+    double b = 0;
+    for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
+        const struct gguf_tensor *t = &m->gguf.tensors[i];
+        if (t == m->tok_embd && !m->cfg.tied_output)
+            b += (double)t->n_bytes / (double)(t->ne[1] ? t->ne[1] : 1);
+        else
+            b += (double)t->n_bytes;
+    }
+    return b;
+}
+
+/* The chat template: --chat-template, else tokenizer.chat_template, else
+ * ChatML (llama.cpp's fallback for a model without a template). */
+static enum chat_tmpl pick_template(const struct cli_opts *o, const struct gguf_file *f)
+{
+    if (o->chat_tmpl != CHAT_TMPL_NONE)
+        return o->chat_tmpl;
+    struct gguf_str s;
+    if (gguf_get_str(f, "tokenizer.chat_template", &s, NULL) == 0) {
+        enum chat_tmpl t = chat_detect(s.ptr, (size_t)s.len);
+        if (t != CHAT_TMPL_NONE)
+            return t;
+    }
+    return CHAT_TMPL_CHATML;
+}
+
+/* Everything that can fail, before any output. */
+static int gen_setup(struct gen *g, const struct cli_opts *o, struct st_err *err)
+{
+    if (model_load(&g->m, o->model, err))
+        return -1;
+    g->tok = tok_load(&g->m.gguf, err);
+    if (!g->tok)
+        return -1;
+    struct engine_opts eo = {o->n_ctx, o->n_threads};
+    g->eng = engine_init(&g->m, &eo, err);
+    if (!g->eng)
+        return -1;
+    uint32_t n_ctx = engine_n_ctx(g->eng);
+
+    struct sampler_params sp = o->sp;
+    if (sp.repeat_last_n < 0)
+        sp.repeat_last_n = (int32_t)n_ctx;
+    g->smp = sampler_init(&sp, (int32_t)g->m.cfg.n_vocab, err);
+    if (!g->smp)
+        return -1;
+
+    const char *text = o->prompt;
+    if (o->chat) {
+        g->tmpl = pick_template(o, &g->m.gguf);
+        int len = chat_format(g->tmpl, o->system, o->prompt, NULL, 0);
+        g->chat_text = malloc((size_t)len + 1);
+        if (!g->chat_text)
+            return st_errmsg(err, "strata: prompt: out of memory");
+        chat_format(g->tmpl, o->system, o->prompt, g->chat_text, (size_t)len + 1);
+        text = g->chat_text;
+    }
+    g->prompt = encode_prompt(g->tok, text, tok_add_bos(g->tok), o->chat, &g->n_prompt, err);
+    if (!g->prompt)
+        return -1;
+    if (g->n_prompt == 0)
+        return st_errf(err, "strata", "prompt", "at least one token (give -p TEXT)",
+                       "no tokens (an empty prompt and a model without BOS)");
+    if ((uint32_t)g->n_prompt >= n_ctx)
+        return st_errf(err, "strata", "prompt",
+                       "fewer tokens than the context length (raise -c)",
+                       "%d tokens for a context of %u", g->n_prompt, n_ctx);
+    return 0;
+}
+
+/* Writes one generated token. Control tokens print only with --special
+ * (tok_decode_stream writes nothing for them). */
+static void emit_token(const struct gen *g, const struct cli_opts *o,
+                       struct tok_decoder *dec, int32_t id)
+{
+    char buf[256];
+    size_t n;
+    if (o->special) {
+        size_t plain_len, special_len;
+        tok_piece(g->tok, id, false, &plain_len);
+        const char *sp = tok_piece(g->tok, id, true, &special_len);
+        if (plain_len == 0 && special_len > 0) {
+            fwrite(sp, 1, special_len, stdout);
+            fflush(stdout);
+            return;
+        }
+    }
+    n = tok_decode_stream(g->tok, dec, id, buf, sizeof buf);
+    if (n) {
+        fwrite(buf, 1, n, stdout);
+        fflush(stdout);
+    }
+}
+
+static int cmd_generate(const struct cli_opts *o)
+{
+    struct gen g;
+    struct st_err err = {""};
+    memset(&g, 0, sizeof g);
+    if (gen_setup(&g, o, &err)) {
+        gen_free(&g);
+        return fail(&err);
+    }
+    uint32_t n_ctx = engine_n_ctx(g.eng);
+
+    /* as llama.cpp: the prompt, then the continuation; a chat prompt is
+     * not echoed (it is the template, full of control tokens). */
+    if (!o->no_display_prompt && !o->chat) {
+        fputs(o->prompt, stdout);
+        fflush(stdout);
+    }
+
+    /* prompt: one token at a time; each enters the penalty window */
+    const float *logits = NULL;
+    double t0 = now_s();
+    for (int i = 0; i < g.n_prompt; i++) {
+        logits = engine_forward(g.eng, g.prompt[i], (uint32_t)i, &err);
+        if (!logits)
+            goto fail_run;
+        sampler_accept(g.smp, g.prompt[i]);
+    }
+    double t_prompt = now_s() - t0;
+
+    /* generation: sample, print, feed back */
+    struct tok_decoder dec = {{0}, 0};
+    uint32_t pos = (uint32_t)g.n_prompt;
+    int n_gen = 0, n_decode = 0;
+    double t_sample = 0, t_decode = 0;
+    while (o->n_predict < 0 || n_gen < o->n_predict) {
+        double ts = now_s();
+        int32_t id = sampler_sample(g.smp, logits);
+        sampler_accept(g.smp, id);
+        t_sample += now_s() - ts;
+        n_gen++;
+        if (tok_is_eog(g.tok, id))
+            break;
+        emit_token(&g, o, &dec, id);
+        if (pos >= n_ctx || (o->n_predict >= 0 && n_gen >= o->n_predict))
+            break;
+        double td = now_s();
+        logits = engine_forward(g.eng, id, pos++, &err);
+        if (!logits)
+            goto fail_run;
+        t_decode += now_s() - td;
+        n_decode++;
+    }
+    if (isatty(STDOUT_FILENO)) /* keep the shell prompt off the last line;
+                                  piped output stays exactly the text */
+        putchar('\n');
+    fflush(stdout);
+
+    if (o->stats) {
+        double bpt = weight_bytes_per_token(&g.m);
+        double dec_tps = t_decode > 0 ? n_decode / t_decode : 0;
+        fprintf(stderr, "strata: model %s (%s), n_ctx %u, %s%s\n", o->model,
+                llm_arch_name(g.m.cfg.arch), n_ctx, o->chat ? "chat template " : "",
+                o->chat ? chat_tmpl_name(g.tmpl) : "no chat template");
+        fprintf(stderr, "strata: prompt     %6d tokens in %8.3f s: %10.2f tokens/s\n",
+                g.n_prompt, t_prompt, t_prompt > 0 ? g.n_prompt / t_prompt : 0);
+        fprintf(stderr, "strata: generation %6d tokens, %6d decode steps in %8.3f s: "
+                        "%10.2f tokens/s, sampling %.3f ms/token\n",
+                n_gen, n_decode, t_decode, dec_tps, n_gen ? 1e3 * t_sample / n_gen : 0);
+        fprintf(stderr, "strata: weights    %.3f MB read per token: %.2f GB/s\n",
+                bpt / 1e6, bpt * dec_tps / 1e9);
+    }
+    gen_free(&g);
+    return 0;
+
+fail_run:
+    fflush(stdout);
+    gen_free(&g);
+    return fail(&err);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct st_err err = {""};
+    if (cli_parse(&o, argc, argv, &err))
+        return fail(&err);
+    int rc = 0;
+    switch (o.cmd) {
+    case CLI_HELP: cli_usage(stdout); break;
+    case CLI_VERSION: printf("strata %s\n", STRATA_VERSION); break;
+    case CLI_INFO: rc = cmd_info(&o); break;
+    case CLI_TOKENIZE: rc = cmd_tokenize(&o); break;
+    case CLI_GENERATE: rc = cmd_generate(&o); break;
+    }
+    cli_free(&o);
+    return rc;
+}
