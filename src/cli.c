@@ -10,7 +10,8 @@ enum opt_id {
     O_MODEL, O_PROMPT, O_FILE, O_N_PREDICT, O_CTX, O_THREADS, O_SEED,
     O_TEMP, O_TOP_K, O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N,
     O_CHAT, O_CHAT_TEMPLATE, O_SYSTEM, O_STATS, O_SPECIAL, O_NO_DISPLAY,
-    O_IDS, O_NO_BOS, O_HELP,
+    O_IDS, O_NO_BOS, O_HELP, O_IGNORE_EOS, O_PROMPT_TOKENS, O_STATS_FILE,
+    O_PLAN,
 };
 
 #define GEN (1u << CLI_GENERATE)
@@ -46,6 +47,10 @@ static const struct opt_def opts[] = {
     {O_NO_DISPLAY, {"--no-display-prompt"}, false, GEN},
     {O_IDS, {"--ids"}, false, TOK},
     {O_NO_BOS, {"--no-bos"}, false, TOK},
+    {O_IGNORE_EOS, {"--ignore-eos"}, false, GEN},
+    {O_PROMPT_TOKENS, {"--prompt-tokens"}, true, GEN},
+    {O_STATS_FILE, {"--stats-file"}, true, GEN},
+    {O_PLAN, {"--plan"}, false, GEN},
     {O_HELP, {"-h", "--help"}, false, GEN | TOK | INF},
 };
 
@@ -79,6 +84,10 @@ void cli_usage(FILE *out)
         "  -sp, --special            print control tokens\n"
         "      --no-display-prompt   print the continuation only\n"
         "      --stats               prompt and generation tokens/s, weight GB/s (stderr)\n"
+        "      --stats-file FILE     the same as KEY=value lines, with per-token times\n"
+        "      --ignore-eos          keep generating past end-of-generation tokens\n"
+        "      --prompt-tokens N     benchmark prompt: BOS then N-1 fixed token ids\n"
+        "      --plan                print the plan this binary was built for, and exit\n"
         "\n"
         "tokenize options:\n"
         "      --ids                 print the ids as [1, 2, 3]\n"
@@ -228,6 +237,12 @@ static int set_value(struct cli_opts *o, enum opt_id id, const char *flag,
             return bad_value(err, flag, v, "an integer >= -1 (0: off, -1: the context size)");
         o->sp.repeat_last_n = (int32_t)i;
         return 0;
+    case O_PROMPT_TOKENS:
+        if (parse_i64(v, 1, 1 << 24, &i))
+            return bad_value(err, flag, v, "an integer in [1, 16777216]");
+        o->prompt_tokens = (int32_t)i;
+        return 0;
+    case O_STATS_FILE: o->stats_file = v; return 0;
     case O_CHAT_TEMPLATE:
         o->chat_tmpl = chat_tmpl_from_name(v);
         if (o->chat_tmpl == CHAT_TMPL_NONE)
@@ -248,6 +263,8 @@ static void set_flag(struct cli_opts *o, enum opt_id id)
     case O_IDS: o->ids = true; break;
     case O_NO_BOS: o->no_bos = true; break;
     case O_HELP: o->cmd = CLI_HELP; break;
+    case O_IGNORE_EOS: o->ignore_eos = true; break;
+    case O_PLAN: o->plan = true; break;
     default: break;
     }
 }
@@ -324,7 +341,7 @@ static int parse_args(struct cli_opts *o, int argc, char *const *argv, struct st
         return 0;
     if (o->cmd == CLI_INFO && !o->model)
         return st_errf(err, "strata", "info", "a GGUF file (strata info FILE)", "nothing");
-    if ((o->cmd == CLI_GENERATE || o->cmd == CLI_TOKENIZE) && !o->model)
+    if ((o->cmd == CLI_GENERATE || o->cmd == CLI_TOKENIZE) && !o->model && !o->plan)
         return st_errf(err, "strata", "-m", "a model file (-m FILE)", "nothing");
     /* A system prompt or a forced template only mean something in a chat. */
     if (o->system || o->chat_tmpl != CHAT_TMPL_NONE)

@@ -54,6 +54,11 @@ struct cli_opts {
     bool no_display_prompt;   /* --no-display-prompt: continuation only */
     bool ids;                 /* tokenize --ids: "[1, 403, 407]" */
     bool no_bos;              /* tokenize --no-bos */
+    bool ignore_eos;          /* --ignore-eos: generate exactly -n tokens */
+    int32_t prompt_tokens;    /* --prompt-tokens N: a benchmark prompt of N
+                                 ids instead of -p (0: off) */
+    const char *stats_file;   /* --stats-file FILE: KEY=value timings */
+    bool plan;                /* --plan: print the built-in plan and exit */
 };
 
 /* Fills o from argv (argv[0] is the program name). Returns 0, or -1 with

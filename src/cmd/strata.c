@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,11 +120,14 @@ struct gen {
     int32_t *prompt;   /* prompt ids */
     int n_prompt;
     enum chat_tmpl tmpl;
+    double *step_s;    /* seconds of each decode step (for p50/p99) */
+    double t_start, t_ready; /* process start, engine ready */
 };
 
 static void gen_free(struct gen *g)
 {
     free(g->prompt);
+    free(g->step_s);
     free(g->chat_text);
     sampler_free(g->smp);
     engine_free(g->eng);
@@ -162,6 +166,39 @@ static enum chat_tmpl pick_template(const struct cli_opts *o, const struct gguf_
     return CHAT_TMPL_CHATML;
 }
 
+/* The benchmark prompt (--prompt-tokens N): BOS when the model has one,
+ * then N-1 ordinary ids spread over the vocabulary, the same every run
+ * (what llama-bench's prompt test feeds: the weights' pass is what is
+ * measured, not the text). */
+static int32_t *bench_prompt(const struct tokenizer *t, int32_t n_vocab, int32_t n,
+                             struct st_err *err)
+{
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    if (!ids)
+        return st_errmsg(err, "strata: out of memory"), NULL;
+    int32_t base = n_vocab > 2048 ? 1024 : 0;
+    for (int32_t i = 0; i < n; i++)
+        ids[i] = base + (int32_t)(((int64_t)i * 7919) % (n_vocab - base));
+    if (tok_bos(t) >= 0)
+        ids[0] = tok_bos(t);
+    return ids;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of n sorted values. */
+static double quantile(const double *v, int n, double q)
+{
+    if (n <= 0)
+        return 0;
+    int i = (int)(q * (n - 1) + 0.5);
+    return v[i];
+}
+
 /* Everything that can fail, before any output. */
 static int gen_setup(struct gen *g, const struct cli_opts *o, struct st_err *err)
 {
@@ -193,9 +230,20 @@ static int gen_setup(struct gen *g, const struct cli_opts *o, struct st_err *err
         chat_format(g->tmpl, o->system, o->prompt, g->chat_text, (size_t)len + 1);
         text = g->chat_text;
     }
-    g->prompt = encode_prompt(g->tok, text, tok_add_bos(g->tok), o->chat, &g->n_prompt, err);
+    if (o->prompt_tokens > 0) {
+        g->prompt = bench_prompt(g->tok, (int32_t)g->m.cfg.n_vocab, o->prompt_tokens, err);
+        g->n_prompt = o->prompt_tokens;
+    } else {
+        g->prompt = encode_prompt(g->tok, text, tok_add_bos(g->tok), o->chat, &g->n_prompt,
+                                  err);
+    }
     if (!g->prompt)
         return -1;
+    /* one slot per decode step, allocated before the first token */
+    size_t n_steps = o->n_predict >= 0 ? (size_t)o->n_predict + 1 : (size_t)n_ctx + 1;
+    g->step_s = calloc(n_steps, sizeof *g->step_s);
+    if (!g->step_s)
+        return st_errmsg(err, "strata: out of memory");
     if (g->n_prompt == 0)
         return st_errf(err, "strata", "prompt", "at least one token (give -p TEXT)",
                        "no tokens (an empty prompt and a model without BOS)");
@@ -230,20 +278,56 @@ static void emit_token(const struct gen *g, const struct cli_opts *o,
     }
 }
 
+/* --stats-file: what the benchmark harness reads, KEY=value lines. */
+static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_ctx,
+                            double t_prompt, double t_first, int n_gen, int n_decode,
+                            double t_decode, struct st_err *err)
+{
+    FILE *f = fopen(o->stats_file, "w");
+    if (!f)
+        return st_errf(err, "strata", "--stats-file", "a writable file", "'%s'",
+                       o->stats_file);
+    qsort(g->step_s, (size_t)n_decode, sizeof *g->step_s, cmp_double);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(f, "n_ctx=%u\n", n_ctx);
+    fprintf(f, "load_s=%.6f\n", g->t_ready - g->t_start);
+    fprintf(f, "prompt_tokens=%d\n", g->n_prompt);
+    fprintf(f, "prompt_s=%.6f\n", t_prompt);
+    fprintf(f, "prompt_tps=%.3f\n", t_prompt > 0 ? g->n_prompt / t_prompt : 0);
+    fprintf(f, "ttft_s=%.6f\n", t_first);
+    fprintf(f, "gen_tokens=%d\n", n_gen);
+    fprintf(f, "decode_steps=%d\n", n_decode);
+    fprintf(f, "decode_s=%.6f\n", t_decode);
+    fprintf(f, "decode_tps=%.3f\n", t_decode > 0 ? n_decode / t_decode : 0);
+    fprintf(f, "step_ms_p50=%.4f\n", 1e3 * quantile(g->step_s, n_decode, 0.5));
+    fprintf(f, "step_ms_p99=%.4f\n", 1e3 * quantile(g->step_s, n_decode, 0.99));
+    fprintf(f, "step_ms_max=%.4f\n", n_decode ? 1e3 * g->step_s[n_decode - 1] : 0);
+    fprintf(f, "weight_bytes_per_token=%.0f\n", weight_bytes_per_token(&g->m));
+    fprintf(f, "peak_rss_bytes=%lld\n", (long long)ru.ru_maxrss * 1024);
+    int bad = ferror(f);
+    if (fclose(f) || bad)
+        return st_errf(err, "strata", "--stats-file", "a writable file", "'%s' (write error)",
+                       o->stats_file);
+    return 0;
+}
+
 static int cmd_generate(const struct cli_opts *o)
 {
     struct gen g;
     struct st_err err = {""};
     memset(&g, 0, sizeof g);
+    g.t_start = now_s();
     if (gen_setup(&g, o, &err)) {
         gen_free(&g);
         return fail(&err);
     }
     uint32_t n_ctx = engine_n_ctx(g.eng);
 
+    g.t_ready = now_s();
     /* as llama.cpp: the prompt, then the continuation; a chat prompt is
      * not echoed (it is the template, full of control tokens). */
-    if (!o->no_display_prompt && !o->chat) {
+    if (!o->no_display_prompt && !o->chat && o->prompt_tokens == 0) {
         fputs(o->prompt, stdout);
         fflush(stdout);
     }
@@ -258,6 +342,7 @@ static int cmd_generate(const struct cli_opts *o)
         sampler_accept(g.smp, g.prompt[i]);
     }
     double t_prompt = now_s() - t0;
+    double t_first = now_s() - g.t_start; /* time to first token */
 
     /* generation: sample, print, feed back */
     struct tok_decoder dec = {{0}, 0};
@@ -270,7 +355,7 @@ static int cmd_generate(const struct cli_opts *o)
         sampler_accept(g.smp, id);
         t_sample += now_s() - ts;
         n_gen++;
-        if (tok_is_eog(g.tok, id))
+        if (!o->ignore_eos && tok_is_eog(g.tok, id))
             break;
         emit_token(&g, o, &dec, id);
         if (pos >= n_ctx || (o->n_predict >= 0 && n_gen >= o->n_predict))
@@ -279,8 +364,9 @@ static int cmd_generate(const struct cli_opts *o)
         logits = engine_forward(g.eng, id, pos++, &err);
         if (!logits)
             goto fail_run;
-        t_decode += now_s() - td;
-        n_decode++;
+        double step = now_s() - td;
+        t_decode += step;
+        g.step_s[n_decode++] = step;
     }
     if (isatty(STDOUT_FILENO)) /* keep the shell prompt off the last line;
                                   piped output stays exactly the text */
@@ -300,6 +386,11 @@ static int cmd_generate(const struct cli_opts *o)
                 n_gen, n_decode, t_decode, dec_tps, n_gen ? 1e3 * t_sample / n_gen : 0);
         fprintf(stderr, "strata: weights    %.3f MB read per token: %.2f GB/s\n",
                 bpt / 1e6, bpt * dec_tps / 1e9);
+    }
+    if (o->stats_file && write_stats_file(o, &g, n_ctx, t_prompt, t_first, n_gen, n_decode,
+                                          t_decode, &err)) {
+        gen_free(&g);
+        return fail(&err);
     }
     gen_free(&g);
     return 0;

@@ -1,0 +1,69 @@
+# strata hardware profile: what the tier plan depends on (see profile.h).
+# KEY=value, keys sorted; sizes in bytes, bandwidths in GB/s (10^9 B/s);
+# unknown = hidden by the machine or not measured. Written by ./configure
+# or by hand; the same profile + model + options gives the same binary.
+# A machine without a GPU (CI, a laptop): the CPU engine runs everything.
+# 16 GiB of RAM, 8 CPUs, disk unknown.
+
+# logical CPUs (/proc/cpuinfo); CPU engine threads
+cpu_cores=8
+
+# device memory bandwidth, GB/s (read + write of a device copy); bounds tier A
+d2d_measured_gbps=unknown
+
+# disk holding the model file: nvme | sata-ssd | hdd | unknown
+disk_kind=unknown
+
+# that disk's model name (sysfs device/model)
+disk_model=unknown
+
+# NVMe controller PCIe generation
+disk_pcie_gen=unknown
+
+# NVMe controller PCIe lanes
+disk_pcie_width=unknown
+
+# direct-I/O read of the model file, GB/s (16 MiB requests); bounds tier C
+disk_read_gbps=unknown
+
+# compute capability (0.0 without a GPU)
+gpu_cc=0.0
+
+# L2 cache, bytes
+gpu_l2_bytes=0
+
+# device 0 as the driver names it; none = CPU only
+gpu_name=none
+
+# streaming multiprocessors
+gpu_sms=0
+
+# pinned host -> device copy, GB/s (configure --measure); bounds tier B
+h2d_measured_gbps=unknown
+
+# PCIe generation x width, GB/s (used when nothing was measured)
+h2d_theoretical_gbps=unknown
+
+# GPU link generation
+pcie_gen=unknown
+
+# where pcie_gen/width came from: max (max_link_*) | current (current_link_*) | unknown
+pcie_source=unknown
+
+# GPU link lanes
+pcie_width=unknown
+
+# format of this file
+profile_version=1
+
+# MemAvailable when probed, bytes
+ram_available_bytes=15032385536
+
+# MemTotal, bytes
+ram_bytes=17179869184
+
+# device memory, bytes
+vram_bytes=0
+
+# device memory free when probed (CUDA context included), bytes
+vram_free_bytes=0

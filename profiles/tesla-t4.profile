@@ -1,0 +1,69 @@
+# strata hardware profile: what the tier plan depends on (see profile.h).
+# KEY=value, keys sorted; sizes in bytes, bandwidths in GB/s (10^9 B/s);
+# unknown = hidden by the machine or not measured. Written by ./configure
+# or by hand; the same profile + model + options gives the same binary.
+# A Tesla T4 (16 GB GDDR6, 320 GB/s) on Gen3 x16, as in a cloud g4dn.xlarge
+# (16 GiB RAM, 4 vCPUs). Data sheet figures, not probed.
+
+# logical CPUs (/proc/cpuinfo); CPU engine threads
+cpu_cores=4
+
+# device memory bandwidth, GB/s (read + write of a device copy); bounds tier A
+d2d_measured_gbps=unknown
+
+# disk holding the model file: nvme | sata-ssd | hdd | unknown
+disk_kind=unknown
+
+# that disk's model name (sysfs device/model)
+disk_model=unknown
+
+# NVMe controller PCIe generation
+disk_pcie_gen=unknown
+
+# NVMe controller PCIe lanes
+disk_pcie_width=unknown
+
+# direct-I/O read of the model file, GB/s (16 MiB requests); bounds tier C
+disk_read_gbps=unknown
+
+# compute capability (0.0 without a GPU)
+gpu_cc=7.5
+
+# L2 cache, bytes
+gpu_l2_bytes=4194304
+
+# device 0 as the driver names it; none = CPU only
+gpu_name=Tesla T4
+
+# streaming multiprocessors
+gpu_sms=40
+
+# pinned host -> device copy, GB/s (configure --measure); bounds tier B
+h2d_measured_gbps=unknown
+
+# PCIe generation x width, GB/s (used when nothing was measured)
+h2d_theoretical_gbps=15.76
+
+# GPU link generation
+pcie_gen=3
+
+# where pcie_gen/width came from: max (max_link_*) | current (current_link_*) | unknown
+pcie_source=max
+
+# GPU link lanes
+pcie_width=16
+
+# format of this file
+profile_version=1
+
+# MemAvailable when probed, bytes
+ram_available_bytes=16106127360
+
+# MemTotal, bytes
+ram_bytes=17179869184
+
+# device memory, bytes
+vram_bytes=15843721216
+
+# device memory free when probed (CUDA context included), bytes
+vram_free_bytes=15462039552

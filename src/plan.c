@@ -1,0 +1,480 @@
+/* plan.c - the tier plan: a pure function of profile + facts + options
+ * (see plan.h for the rules and formulas). */
+#include "plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant.h"
+#include "size.h"
+
+static uint64_t align_up(uint64_t x)
+{
+    return (x + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+}
+
+/* Hands out the next aligned range of an arena; returns its offset. */
+static uint64_t arena_take(uint64_t *used, uint64_t bytes)
+{
+    uint64_t off = *used;
+    *used += align_up(bytes);
+    return off;
+}
+
+uint64_t plan_layer_stream_bytes(const struct model_facts *f, uint32_t l)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < f->n_tensors; i++)
+        if (f->tensors[i].role == FACTS_LAYER_MATRIX && f->tensors[i].layer == (int32_t)l)
+            n += align_up(f->tensors[i].bytes);
+    return n;
+}
+
+void plan_free(struct plan *p)
+{
+    free(p->tensors);
+    p->tensors = NULL;
+}
+
+/* The largest stream size among blocks from..n-1 (0 when none). */
+static uint64_t max_stream(const uint64_t *layer, uint32_t from, uint32_t n)
+{
+    uint64_t m = 0;
+    for (uint32_t l = from; l < n; l++)
+        if (layer[l] > m)
+            m = layer[l];
+    return m;
+}
+
+#define SZ(x) size_format((x), (char[32]){0}, 32)
+
+/* Tier A blocks from 0 on while they fit in budget next to fixed bytes and
+ * n_slots slots of the largest block left out. Returns the count; *slot is
+ * the final slot size. Stops one short of all blocks (the caller already
+ * knows they do not all fit). */
+static uint32_t fill_resident(const uint64_t *layer, uint32_t n, uint64_t fixed,
+                              uint32_t n_slots, uint64_t budget, uint64_t *slot)
+{
+    uint32_t k = 0;
+    uint64_t sum = 0, s = max_stream(layer, 0, n);
+    for (;;) {
+        while (k + 1 < n && fixed + n_slots * s + sum + layer[k] <= budget)
+            sum += layer[k++];
+        uint64_t s2 = max_stream(layer, k, n);
+        if (s2 == s)
+            break;
+        s = s2; /* smaller slots: maybe another block fits now */
+    }
+    *slot = s;
+    return k;
+}
+
+/* Refuses a budget that cannot hold the fixed part, blaming the context when
+ * the KV cache is what does not fit. */
+static int refuse_fixed(const struct model_facts *f, uint32_t ctx, uint64_t fixed,
+                        uint64_t kv, uint64_t budget, const char *budget_name,
+                        struct st_err *err)
+{
+    /* bytes each context token costs: K and V in F16, plus its score column */
+    uint64_t per_tok = 2ull * f->n_layers * f->n_kv_heads * f->head_dim * 2 +
+                       4ull * PLAN_PREFILL_TOKENS * f->n_heads;
+    uint64_t base = fixed - kv - 4ull * PLAN_PREFILL_TOKENS * f->n_heads * ctx;
+    char want[160];
+    if (base + 64 * per_tok < budget) {
+        uint64_t max_ctx = (budget - base) / per_tok;
+        snprintf(want, sizeof want, "at most %llu tokens within the %s budget of %s",
+                 (unsigned long long)max_ctx, budget_name, SZ(budget));
+        return st_errf(err, "plan", "--ctx", want, "%u (KV cache %s)", ctx, SZ(kv));
+    }
+    snprintf(want, sizeof want, "at least %s (head, norms, KV cache for ctx %u, activations)",
+             SZ(fixed), ctx);
+    return st_errf(err, "plan", budget_name[0] == 'V' ? "--vram-budget" : "--ram-budget",
+                   want, "%s", SZ(budget));
+}
+
+int plan_make(struct plan *p, const struct profile *prof,
+              const struct model_facts *f, const struct plan_opts *o,
+              struct st_err *err)
+{
+    char want[200];
+    memset(p, 0, sizeof *p);
+    if (f->n_layers == 0 || f->n_layers > FACTS_MAX_LAYERS)
+        return st_errf(err, "plan", "n_layers", "1 to 512", "%u", f->n_layers);
+    p->n_layers = f->n_layers;
+    p->gpu = profile_has_gpu(prof) && !o->cpu;
+
+    /* ---- options ---- */
+    uint32_t ctx = o->ctx;
+    if (!ctx)
+        ctx = f->n_ctx_train && f->n_ctx_train < PLAN_DEFAULT_CTX ? f->n_ctx_train
+                                                                  : PLAN_DEFAULT_CTX;
+    if (f->n_ctx_train && ctx > f->n_ctx_train) {
+        snprintf(want, sizeof want, "at most %u (the model's context_length)", f->n_ctx_train);
+        return st_errf(err, "plan", "--ctx", want, "%u", ctx);
+    }
+    p->ctx = ctx;
+    if (o->slots > PLAN_MAX_SLOTS)
+        return st_errf(err, "plan", "--slots", "1 to 8", "%u", o->slots);
+    p->h2d_gbps = profile_h2d_gbps(prof, &p->h2d_measured);
+    p->hbm_gbps = prof->d2d_measured_gbps;
+    p->disk_gbps = prof->disk_read_gbps;
+    uint32_t n_slots = o->slots ? o->slots : p->h2d_gbps >= PLAN_FAST_LINK_GBPS ? 3 : 2;
+
+    /* ---- budgets ---- */
+    uint64_t pct = prof->ram_bytes / 100 * PLAN_RAM_RESERVE_PERCENT;
+    p->ram_reserve = pct > PLAN_RAM_RESERVE_MIN ? pct : PLAN_RAM_RESERVE_MIN;
+    uint64_t ram_max = prof->ram_bytes > p->ram_reserve ? prof->ram_bytes - p->ram_reserve : 0;
+    if (o->ram_budget) {
+        if (o->ram_budget > ram_max) {
+            snprintf(want, sizeof want, "at most %s (ram_bytes %s minus the reserve %s)",
+                     SZ(ram_max), SZ(prof->ram_bytes), SZ(p->ram_reserve));
+            return st_errf(err, "plan", "--ram-budget", want, "%s", SZ(o->ram_budget));
+        }
+        p->ram_budget = o->ram_budget;
+    } else {
+        if (ram_max == 0) {
+            snprintf(want, sizeof want, "more than the reserve of %s", SZ(p->ram_reserve));
+            return st_errf(err, "plan", "ram_bytes", want, "%s", SZ(prof->ram_bytes));
+        }
+        p->ram_budget = ram_max;
+        p->ram_budget_default = 1;
+    }
+    if (p->gpu) {
+        if (o->vram_budget) {
+            if (o->vram_budget > prof->vram_bytes) {
+                snprintf(want, sizeof want, "at most %s (the profile's vram_bytes)",
+                         SZ(prof->vram_bytes));
+                return st_errf(err, "plan", "--vram-budget", want, "%s", SZ(o->vram_budget));
+            }
+            p->vram_budget = o->vram_budget;
+        } else {
+            if (prof->vram_free_bytes <= PLAN_VRAM_MARGIN) {
+                snprintf(want, sizeof want, "more than the %s margin", SZ(PLAN_VRAM_MARGIN));
+                return st_errf(err, "plan", "vram_free_bytes", want, "%s",
+                               SZ(prof->vram_free_bytes));
+            }
+            p->vram_budget = prof->vram_free_bytes - PLAN_VRAM_MARGIN;
+            p->vram_budget_default = 1;
+        }
+    }
+
+    /* ---- sizes ---- */
+    uint64_t kv = 2ull * f->n_layers * f->n_kv_heads * f->head_dim * ctx * 2;
+    uint64_t q = (uint64_t)f->n_heads * f->head_dim, kvd = (uint64_t)f->n_kv_heads * f->head_dim;
+    uint64_t act = 4ull * PLAN_PREFILL_TOKENS *
+                       (4ull * f->n_embd + q + 2 * kvd + 2ull * f->n_ff + (uint64_t)f->n_heads * ctx) +
+                   4ull * f->n_vocab;
+    uint64_t layer[FACTS_MAX_LAYERS];
+    for (uint32_t l = 0; l < f->n_layers; l++)
+        layer[l] = plan_layer_stream_bytes(f, l);
+    int head_role = f->output_tied ? FACTS_EMBD : FACTS_OUTPUT;
+    for (uint32_t i = 0; i < f->n_tensors; i++) {
+        const struct facts_tensor *t = &f->tensors[i];
+        if (t->role == head_role)
+            p->head_bytes += align_up(t->bytes);
+        else if (t->role == FACTS_EMBD)
+            p->embd_bytes += align_up(t->bytes);
+        else if (t->role != FACTS_LAYER_MATRIX)
+            p->small_bytes += align_up(t->bytes);
+    }
+    uint64_t fixed = p->head_bytes + p->small_bytes + align_up(kv) + align_up(act) +
+                     align_up(PLAN_SCRATCH_BYTES);
+    uint64_t all_layers = 0;
+    for (uint32_t l = 0; l < f->n_layers; l++)
+        all_layers += layer[l];
+
+    /* ---- tiers ---- */
+    uint32_t n_a, n_b;
+    uint64_t slot = 0;
+    if (p->gpu) {
+        if (fixed > p->vram_budget)
+            return refuse_fixed(f, ctx, fixed, align_up(kv), p->vram_budget, "VRAM", err);
+        if (fixed + all_layers <= p->vram_budget) {
+            n_a = f->n_layers;
+        } else {
+            uint64_t biggest = max_stream(layer, 0, f->n_layers);
+            if (fixed + n_slots * biggest > p->vram_budget) {
+                snprintf(want, sizeof want,
+                         "at least %s (head, norms, KV cache, activations: %s, and %u slots of the largest block, %s)",
+                         SZ(fixed + n_slots * biggest), SZ(fixed), n_slots, SZ(biggest));
+                return st_errf(err, "plan", "--vram-budget", want, "%s", SZ(p->vram_budget));
+            }
+            n_a = fill_resident(layer, f->n_layers, fixed, n_slots, p->vram_budget, &slot);
+        }
+        /* host: embedding, then tier B while it fits, the rest tier C */
+        uint64_t host_fixed = p->embd_bytes, rest = 0;
+        for (uint32_t l = n_a; l < f->n_layers; l++)
+            rest += layer[l];
+        if (host_fixed + rest <= p->ram_budget) {
+            n_b = f->n_layers - n_a;
+        } else {
+            uint64_t staging = n_slots * slot;
+            if (host_fixed + staging > p->ram_budget) {
+                snprintf(want, sizeof want,
+                         "at least %s (embedding %s and %u staging buffers of %s)",
+                         SZ(host_fixed + staging), SZ(host_fixed), n_slots, SZ(slot));
+                return st_errf(err, "plan", "--ram-budget", want, "%s", SZ(p->ram_budget));
+            }
+            uint64_t sum = 0;
+            n_b = 0;
+            while (n_a + n_b < f->n_layers &&
+                   host_fixed + staging + sum + layer[n_a + n_b] <= p->ram_budget)
+                sum += layer[n_a + n_b++];
+        }
+    } else {
+        /* CPU: one host arena; the head, embedding and small tensors all there */
+        fixed += p->embd_bytes;
+        if (fixed > p->ram_budget)
+            return refuse_fixed(f, ctx, fixed, align_up(kv), p->ram_budget, "RAM", err);
+        n_b = 0;
+        if (fixed + all_layers <= p->ram_budget) {
+            n_a = f->n_layers;
+        } else {
+            uint64_t biggest = max_stream(layer, 0, f->n_layers);
+            if (fixed + n_slots * biggest > p->ram_budget) {
+                snprintf(want, sizeof want, "at least %s (%s fixed and %u staging buffers of %s)",
+                         SZ(fixed + n_slots * biggest), SZ(fixed), n_slots, SZ(biggest));
+                return st_errf(err, "plan", "--ram-budget", want, "%s", SZ(p->ram_budget));
+            }
+            n_a = fill_resident(layer, f->n_layers, fixed, n_slots, p->ram_budget, &slot);
+        }
+    }
+    for (uint32_t l = 0; l < f->n_layers; l++) {
+        p->tier[l] = l < n_a ? PLAN_TIER_A : l < n_a + n_b ? PLAN_TIER_B : PLAN_TIER_C;
+        p->n_tier[p->tier[l]]++;
+        p->tier_bytes[p->tier[l]] += layer[l];
+    }
+    int streams = n_a < f->n_layers;
+    p->n_slots = streams ? n_slots : 0;
+    p->slot_bytes = streams ? max_stream(layer, n_a, f->n_layers) : 0;
+    p->tier_bytes[PLAN_TIER_A] += p->head_bytes + p->small_bytes;
+
+    /* ---- offsets ---- */
+    p->n_tensors = f->n_tensors;
+    p->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *p->tensors);
+    if (!p->tensors)
+        return st_errmsg(err, "plan: out of memory for %u tensors", f->n_tensors);
+    int main_arena = p->gpu ? PLAN_ARENA_DEVICE : PLAN_ARENA_HOST;
+    uint64_t *used = p->arena_bytes;
+    /* pass 0: the head; 1: embedding (GPU: host arena); 2: small tensors;
+     * 3: block matrices by tier. Tensor order within each pass is the file's. */
+    for (int pass = 0; pass < 4; pass++)
+        for (uint32_t i = 0; i < f->n_tensors; i++) {
+            const struct facts_tensor *t = &f->tensors[i];
+            struct plan_tensor *pt = &p->tensors[i];
+            int is_head = t->role == head_role;
+            int is_embd = !is_head && t->role == FACTS_EMBD;
+            int is_matrix = t->role == FACTS_LAYER_MATRIX;
+            int is_small = !is_head && !is_embd && !is_matrix;
+            if ((pass == 0 && is_head) || (pass == 2 && is_small)) {
+                pt->arena = main_arena;
+                pt->offset = arena_take(&used[main_arena], t->bytes);
+            } else if (pass == 1 && is_embd) {
+                pt->arena = PLAN_ARENA_HOST;
+                pt->offset = arena_take(&used[PLAN_ARENA_HOST], t->bytes);
+            } else if (pass == 3 && is_matrix) {
+                pt->tier = p->tier[t->layer];
+                if (pt->tier == PLAN_TIER_A) {
+                    pt->arena = main_arena;
+                    pt->offset = arena_take(&used[main_arena], t->bytes);
+                } else if (pt->tier == PLAN_TIER_B) {
+                    pt->arena = PLAN_ARENA_HOST;
+                    pt->offset = arena_take(&used[PLAN_ARENA_HOST], t->bytes);
+                } else {
+                    pt->arena = PLAN_ARENA_FILE;
+                    pt->offset = t->file_offset;
+                }
+            }
+        }
+    /* slot offsets: each streamed block's matrices packed from 0 */
+    for (uint32_t l = n_a; l < f->n_layers; l++) {
+        uint64_t in_slot = 0;
+        for (uint32_t i = 0; i < f->n_tensors; i++)
+            if (f->tensors[i].role == FACTS_LAYER_MATRIX && f->tensors[i].layer == (int32_t)l)
+                p->tensors[i].slot_offset = arena_take(&in_slot, f->tensors[i].bytes);
+    }
+    struct plan_buffer *b = p->buf;
+    b[PLAN_BUF_KV] = (struct plan_buffer){main_arena, arena_take(&used[main_arena], kv), kv};
+    b[PLAN_BUF_ACT] = (struct plan_buffer){main_arena, arena_take(&used[main_arena], act), act};
+    b[PLAN_BUF_SCRATCH] = (struct plan_buffer){main_arena, arena_take(&used[main_arena],
+                                                                      PLAN_SCRATCH_BYTES),
+                                               PLAN_SCRATCH_BYTES};
+    uint64_t slots = (uint64_t)p->n_slots * p->slot_bytes;
+    if (p->gpu && streams)
+        b[PLAN_BUF_SLOTS] = (struct plan_buffer){PLAN_ARENA_DEVICE,
+                                                 arena_take(&used[PLAN_ARENA_DEVICE], slots), slots};
+    if (p->n_tier[PLAN_TIER_C])
+        b[PLAN_BUF_STAGING] = (struct plan_buffer){PLAN_ARENA_HOST,
+                                                   arena_take(&used[PLAN_ARENA_HOST], slots), slots};
+    else
+        b[PLAN_BUF_STAGING].arena = PLAN_ARENA_HOST;
+    if (!(p->gpu && streams))
+        b[PLAN_BUF_SLOTS].arena = main_arena;
+
+    /* ---- the floor: t_token >= max(A / HBM, (B + C) / H2D, C / disk) ---- */
+    double floor = -1.0;
+    double a = (double)p->tier_bytes[0], bc = (double)(p->tier_bytes[1] + p->tier_bytes[2]),
+           c = (double)p->tier_bytes[2];
+    if (p->gpu && p->hbm_gbps > 0 && a / (p->hbm_gbps * 1e9) > floor)
+        floor = a / (p->hbm_gbps * 1e9);
+    if (p->gpu && bc > 0 && p->h2d_gbps > 0 && bc / (p->h2d_gbps * 1e9) > floor)
+        floor = bc / (p->h2d_gbps * 1e9);
+    if (c > 0 && p->disk_gbps > 0 && c / (p->disk_gbps * 1e9) > floor)
+        floor = c / (p->disk_gbps * 1e9);
+    p->floor_s = floor;
+    return 0;
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+/* "0-28", "29-79", "-" for the blocks of one tier (ranges, comma-separated). */
+static void tier_ranges(const struct plan *p, int tier, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = 0;
+    for (uint32_t l = 0; l < p->n_layers; l++) {
+        if (p->tier[l] != tier || (l > 0 && p->tier[l - 1] == tier))
+            continue;
+        uint32_t e = l;
+        while (e + 1 < p->n_layers && p->tier[e + 1] == tier)
+            e++;
+        int w = e == l ? snprintf(out + len, cap - len, "%s%u", len ? "," : "", l)
+                       : snprintf(out + len, cap - len, "%s%u-%u", len ? "," : "", l, e);
+        if (w < 0 || (size_t)w >= cap - len)
+            return;
+        len += (size_t)w;
+    }
+    if (!len)
+        snprintf(out, cap, "-");
+}
+
+static void fmt_time(double s, char *out, size_t cap)
+{
+    if (s < 1e-3)
+        snprintf(out, cap, "%.1f us", s * 1e6);
+    else if (s < 1.0)
+        snprintf(out, cap, "%.2f ms", s * 1e3);
+    else
+        snprintf(out, cap, "%.2f s", s);
+}
+
+int plan_table(const struct plan *p, const struct profile *prof,
+               const struct model_facts *f, const char *name, char *buf, size_t cap)
+{
+    size_t len = 0;
+    char r[256], t[32];
+#define PUT(...)                                                      \
+    do {                                                              \
+        int w_ = snprintf(buf + len, cap - len, __VA_ARGS__);         \
+        if (w_ < 0 || (size_t)w_ >= cap - len)                        \
+            return -1;                                                \
+        len += (size_t)w_;                                            \
+    } while (0)
+    const char *where_a = p->gpu ? "device arena (VRAM)" : "host arena (RAM)";
+    PUT("plan %s: %s (%s, %u blocks, %s of weights), ctx %u, %s engine\n", name, f->name,
+        f->arch, f->n_layers, SZ(f->total_bytes), p->ctx, p->gpu ? "CUDA" : "CPU");
+    if (profile_has_gpu(prof)) {
+        PUT("  machine: %s, %s VRAM, ", prof->gpu_name, SZ(prof->vram_bytes));
+        if (prof->pcie_source == PCIE_SOURCE_UNKNOWN)
+            PUT("PCIe link unknown, ");
+        else
+            PUT("PCIe Gen%llu x%llu (%s link), ", (unsigned long long)prof->pcie_gen,
+                (unsigned long long)prof->pcie_width, profile_pcie_source_name(prof->pcie_source));
+        PUT("%s RAM\n", SZ(prof->ram_bytes));
+    } else {
+        PUT("  machine: no GPU, %s RAM, %llu CPUs\n", SZ(prof->ram_bytes),
+            (unsigned long long)prof->cpu_cores);
+    }
+    if (p->gpu)
+        PUT("  budgets: VRAM %s%s, RAM %s%s (reserve %s)\n", SZ(p->vram_budget),
+            p->vram_budget_default ? " (vram_free - 512 MiB)" : "", SZ(p->ram_budget),
+            p->ram_budget_default ? " (RAM - reserve)" : "", SZ(p->ram_reserve));
+    else
+        PUT("  budget: RAM %s%s (reserve %s)\n", SZ(p->ram_budget),
+            p->ram_budget_default ? " (RAM - reserve)" : "", SZ(p->ram_reserve));
+
+    PUT("\n  tier  blocks          count   bytes/token  where\n");
+    static const char *where_bc[] = {NULL, "pinned host arena -> a device slot each token",
+                                     "model file, direct I/O -> staging -> slot"};
+    for (int tier = 0; tier < 3; tier++) {
+        if (!p->gpu && tier == PLAN_TIER_B)
+            continue;
+        tier_ranges(p, tier, r, sizeof r);
+        uint64_t bytes = p->tier_bytes[tier];
+        PUT("  %c     %-14s %6u  %11s  %s\n", 'A' + tier, r, p->n_tier[tier], SZ(bytes),
+            tier == 0 ? where_a
+                      : (!p->gpu && tier == 2 ? "model file, read each token" : where_bc[tier]));
+    }
+    PUT("  (A includes the output head, norms and other small tensors: %s)\n",
+        SZ(p->head_bytes + p->small_bytes));
+
+    for (int arena = 0; arena < 2; arena++) {
+        if (arena == PLAN_ARENA_DEVICE && !p->gpu)
+            continue;
+        uint64_t budget = arena == PLAN_ARENA_DEVICE || !p->gpu ? (p->gpu ? p->vram_budget : p->ram_budget)
+                                                                : p->ram_budget;
+        PUT("\n  %s arena: %s of a %s budget (%.1f%%)\n",
+            arena == PLAN_ARENA_DEVICE ? "device" : p->gpu ? "pinned host" : "host",
+            SZ(p->arena_bytes[arena]), SZ(budget),
+            budget ? 100.0 * (double)p->arena_bytes[arena] / (double)budget : 0.0);
+        int main_arena = p->gpu ? PLAN_ARENA_DEVICE : PLAN_ARENA_HOST;
+        if (arena == main_arena) {
+            PUT("    %-22s %12s%s\n", "output head", SZ(p->head_bytes),
+                f->output_tied ? "  (tied: the embedding table)" : "");
+            PUT("    %-22s %12s\n", "norms, biases, other", SZ(p->small_bytes));
+            PUT("    %-22s %12s  %u blocks\n", "tier A blocks",
+                SZ(p->tier_bytes[0] - p->head_bytes - p->small_bytes), p->n_tier[0]);
+            PUT("    %-22s %12s  F16, %u tokens x %u blocks x %u kv heads x %u x 2\n",
+                "KV cache", SZ(p->buf[PLAN_BUF_KV].bytes), p->ctx, f->n_layers, f->n_kv_heads,
+                f->head_dim);
+            PUT("    %-22s %12s  %d-token batch\n", "activations", SZ(p->buf[PLAN_BUF_ACT].bytes),
+                PLAN_PREFILL_TOKENS);
+            PUT("    %-22s %12s\n", "scratch", SZ(p->buf[PLAN_BUF_SCRATCH].bytes));
+        }
+        if (arena == PLAN_ARENA_DEVICE && p->n_slots)
+            PUT("    %-22s %12s  %u x %s (the largest streamed block)\n", "streaming slots",
+                SZ(p->buf[PLAN_BUF_SLOTS].bytes), p->n_slots, SZ(p->slot_bytes));
+        if (arena == PLAN_ARENA_HOST) {
+            if (!f->output_tied)
+                PUT("    %-22s %12s  one row per token\n", "embedding", SZ(p->embd_bytes));
+            if (p->gpu)
+                PUT("    %-22s %12s  %u blocks\n", "tier B blocks", SZ(p->tier_bytes[1]),
+                    p->n_tier[1]);
+            if (p->n_tier[2])
+                PUT("    %-22s %12s  %u x %s\n", "staging (tier C)",
+                    SZ(p->buf[PLAN_BUF_STAGING].bytes), p->n_slots, SZ(p->slot_bytes));
+        }
+    }
+
+    PUT("\n  per token:");
+    int any = 0;
+    struct { const char *what; double bytes, gbps; const char *bw; } term[3] = {
+        {"A", (double)p->tier_bytes[0], p->gpu ? p->hbm_gbps : -1.0, p->gpu ? "HBM" : "RAM"},
+        {"B+C", (double)(p->tier_bytes[1] + p->tier_bytes[2]), p->h2d_gbps,
+         p->h2d_measured ? "H2D measured" : "H2D theoretical"},
+        {"C", (double)p->tier_bytes[2], p->disk_gbps, "disk"},
+    };
+    for (int i = 0; i < 3; i++) {
+        if (term[i].bytes <= 0 || (i == 1 && !p->gpu))
+            continue;
+        if (term[i].gbps > 0) {
+            fmt_time(term[i].bytes / (term[i].gbps * 1e9), t, sizeof t);
+            PUT("%s %s %s / %s %.2f GB/s = %s", any ? ";" : "", term[i].what,
+                SZ((uint64_t)term[i].bytes), term[i].bw, term[i].gbps, t);
+        } else {
+            PUT("%s %s %s / %s unknown", any ? ";" : "", term[i].what,
+                SZ((uint64_t)term[i].bytes), term[i].bw);
+        }
+        any = 1;
+    }
+    PUT("\n");
+    if (p->floor_s > 0) {
+        fmt_time(p->floor_s, t, sizeof t);
+        PUT("  floor: t_token >= %s (%.2f tokens/s at most)\n", t, 1.0 / p->floor_s);
+    } else {
+        PUT("  floor: unknown (the profile has no bandwidth for the tiers used)\n");
+    }
+#undef PUT
+    return (int)len;
+}

@@ -1,0 +1,314 @@
+/* test_plan.c - the tier plan against reality: the splits the reference
+ * engine ran, the invariants of every plan, refusals with numbers.
+ * Models are synthetic tensor tables (facts_synth); the byte counts the
+ * tests expect are computed here from the quant block sizes. */
+#include <CUnit/CUnit.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "facts.h"
+#include "plan.h"
+#include "profile.h"
+#include "quant.h"
+#include "util.h"
+
+#define GiB (1ull << 30)
+
+static void load_profile(const char *name, struct profile *p)
+{
+    char path[256];
+    struct st_err e = {""};
+    snprintf(path, sizeof path, "profiles/%s.profile", name);
+    CU_ASSERT_EQUAL_FATAL(profile_read(path, p, &e), 0);
+}
+
+static void load_model(const char *preset, struct model_facts *f)
+{
+    struct facts_synth_spec s;
+    struct st_err e = {""};
+    CU_ASSERT_EQUAL_FATAL(facts_preset(preset, &s, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(facts_synth(f, &s, &e), 0);
+}
+
+/* Invariants of every plan: arenas within budgets, one more block would not
+ * fit, tiers in order, every placed range inside its arena, aligned, and no
+ * two ranges of an arena overlapping. */
+static void check_plan(const struct plan *p, const struct model_facts *f)
+{
+    uint64_t dev_budget = p->gpu ? p->vram_budget : 0;
+    if (p->gpu)
+        CU_ASSERT_TRUE(p->arena_bytes[PLAN_ARENA_DEVICE] <= dev_budget);
+    CU_ASSERT_TRUE(p->arena_bytes[PLAN_ARENA_HOST] <= p->ram_budget);
+    CU_ASSERT_EQUAL(p->n_tier[0] + p->n_tier[1] + p->n_tier[2], f->n_layers);
+    for (uint32_t l = 1; l < f->n_layers; l++)
+        CU_ASSERT_TRUE(p->tier[l] >= p->tier[l - 1]);
+    uint32_t first_streamed = p->n_tier[0];
+    if (first_streamed < f->n_layers) {
+        uint64_t next = plan_layer_stream_bytes(f, first_streamed);
+        uint64_t budget = p->gpu ? dev_budget : p->ram_budget;
+        int main_arena = p->gpu ? PLAN_ARENA_DEVICE : PLAN_ARENA_HOST;
+        /* slots (GPU) or staging buffers (CPU) are in the arena already */
+        CU_ASSERT_TRUE(p->arena_bytes[main_arena] + next > budget); /* one more block would not fit */
+        CU_ASSERT_TRUE(p->n_slots >= 1);
+        CU_ASSERT_TRUE(p->slot_bytes >= next);
+    }
+    if (p->gpu && p->n_tier[2]) {
+        uint64_t next = plan_layer_stream_bytes(f, p->n_tier[0] + p->n_tier[1]);
+        CU_ASSERT_TRUE(p->arena_bytes[PLAN_ARENA_HOST] + next > p->ram_budget);
+    }
+    /* ranges: tensors (not in the file) + buffers, per arena */
+    uint32_t n = f->n_tensors + PLAN_BUF_COUNT;
+    uint64_t (*r)[3] = calloc(n, sizeof *r);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < f->n_tensors; i++) {
+        const struct plan_tensor *t = &p->tensors[i];
+        if (t->arena == PLAN_ARENA_FILE) {
+            CU_ASSERT_EQUAL(t->offset, f->tensors[i].file_offset);
+            continue;
+        }
+        CU_ASSERT_EQUAL(t->offset % PLAN_ALIGN, 0);
+        r[k][0] = (uint64_t)t->arena;
+        r[k][1] = t->offset;
+        r[k++][2] = f->tensors[i].bytes;
+        if (t->tier != PLAN_TIER_A)
+            CU_ASSERT_TRUE(t->slot_offset + f->tensors[i].bytes <= p->slot_bytes);
+    }
+    for (int b = 0; b < PLAN_BUF_COUNT; b++)
+        if (p->buf[b].bytes) {
+            CU_ASSERT_EQUAL(p->buf[b].offset % PLAN_ALIGN, 0);
+            r[k][0] = (uint64_t)p->buf[b].arena;
+            r[k][1] = p->buf[b].offset;
+            r[k++][2] = p->buf[b].bytes;
+        }
+    for (uint32_t i = 0; i < k; i++) {
+        CU_ASSERT_TRUE(r[i][1] + r[i][2] <= p->arena_bytes[r[i][0]]);
+        for (uint32_t j = i + 1; j < k; j++)
+            if (r[i][0] == r[j][0])
+                CU_ASSERT_TRUE(r[i][1] + r[i][2] <= r[j][1] || r[j][1] + r[j][2] <= r[i][1]);
+    }
+    free(r);
+}
+
+static int make(struct plan *p, const char *prof_name, const char *model,
+                struct plan_opts o, struct st_err *e)
+{
+    struct profile prof;
+    struct model_facts f;
+    load_profile(prof_name, &prof);
+    load_model(model, &f);
+    e->msg[0] = 0;
+    int rc = plan_make(p, &prof, &f, &o, e);
+    if (rc == 0)
+        check_plan(p, &f);
+    facts_free(&f);
+    return rc;
+}
+
+static void test_synth_bytes(void)
+{
+    /* Llama-3.1-70B block, Q6_K (210 bytes per 256): q, o 8192x8192; k, v
+     * 8192x1024; gate, up, down 8192x28672 -> 669.4 MiB ("669 MB") */
+    struct model_facts f;
+    load_model("llama3.1-70b-q6_k", &f);
+    uint64_t elems = 2ull * 8192 * 8192 + 2ull * 8192 * 1024 + 3ull * 8192 * 28672;
+    CU_ASSERT_EQUAL(plan_layer_stream_bytes(&f, 0), elems / 256 * 210);
+    CU_ASSERT_EQUAL(f.layer_bytes[0], elems / 256 * 210 + 2 * 8192 * 4);
+    CU_ASSERT_EQUAL(f.n_layers, 80);
+    CU_ASSERT_EQUAL(f.output_bytes, 128256ull * 8192 / 256 * 210);
+    facts_free(&f);
+    /* Qwen2.5-32B Q4_K_M: 64 blocks of about 297 MB (Q4_K, 144 per 256, with
+     * attn_v and ffn_down in Q6_K on half of them) */
+    load_model("qwen2.5-32b-q4_k_m", &f);
+    uint64_t sum = 0;
+    for (uint32_t l = 0; l < 64; l++)
+        sum += f.layer_bytes[l];
+    CU_ASSERT_TRUE(sum / 64 > 290000000 && sum / 64 < 305000000);
+    CU_ASSERT_EQUAL(f.n_layers, 64);
+    facts_free(&f);
+}
+
+static void test_3090_llama70b_q6k(void)
+{
+    /* the reference engine ran 29 resident + 51 from RAM + 0 from disk */
+    struct plan p;
+    struct st_err e;
+    CU_ASSERT_EQUAL_FATAL(make(&p, "rtx3090-gen3x8", "llama3.1-70b-q6_k",
+                               (struct plan_opts){.ctx = 4096}, &e), 0);
+    CU_ASSERT_TRUE(p.gpu);
+    CU_ASSERT_TRUE(p.n_tier[PLAN_TIER_A] >= 27 && p.n_tier[PLAN_TIER_A] <= 31);
+    CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_B], 80 - p.n_tier[PLAN_TIER_A]);
+    CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_C], 0);
+    CU_ASSERT_EQUAL(p.n_slots, 2); /* 6.5 GB/s link */
+    CU_ASSERT_EQUAL(p.buf[PLAN_BUF_KV].bytes, 2ull * 80 * 8 * 128 * 4096 * 2);
+    CU_ASSERT_EQUAL(p.buf[PLAN_BUF_KV].arena, PLAN_ARENA_DEVICE);
+    /* default budgets: free VRAM - 512 MiB; RAM - max(4 GiB, 15%) */
+    CU_ASSERT_EQUAL(p.vram_budget, 25133137920ull - (512ull << 20));
+    uint64_t ram = 49283072ull * 1024;
+    CU_ASSERT_EQUAL(p.ram_budget, ram - ram / 100 * 15);
+    /* floor: the streamed bytes over 6.5 GB/s */
+    CU_ASSERT_DOUBLE_EQUAL(p.floor_s, (double)p.tier_bytes[1] / 6.5e9, 1e-9);
+    char table[16384];
+    struct profile prof;
+    struct model_facts f;
+    load_profile("rtx3090-gen3x8", &prof);
+    load_model("llama3.1-70b-q6_k", &f);
+    CU_ASSERT_TRUE(plan_table(&p, &prof, &f, "t", table, sizeof table) > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(table, "floor: t_token >="));
+    facts_free(&f);
+    plan_free(&p);
+}
+
+static void test_5060ti_qwen32b(void)
+{
+    struct plan p;
+    struct st_err e;
+    CU_ASSERT_EQUAL_FATAL(make(&p, "rtx5060ti-gen5x8", "qwen2.5-32b-q4_k_m", (struct plan_opts){0}, &e), 0);
+    CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_C], 0);
+    CU_ASSERT_TRUE(p.n_tier[PLAN_TIER_A] > 0 && p.n_tier[PLAN_TIER_B] > 0);
+    CU_ASSERT_EQUAL(p.n_slots, 2); /* 31.5 GB/s < 60 */
+    plan_free(&p);
+}
+
+static void test_h100_22g(void)
+{
+    struct plan p;
+    struct st_err e;
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama3.1-70b-q4_k_m",
+                               (struct plan_opts){.vram_budget = 22 * GiB}, &e), 0);
+    CU_ASSERT_EQUAL(p.vram_budget, 22 * GiB);
+    CU_ASSERT_EQUAL(p.n_slots, 3); /* Gen5 x16: 63 GB/s */
+    CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_C], 0);
+    plan_free(&p);
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama3.1-70b-q4_k_m",
+                               (struct plan_opts){.vram_budget = 22 * GiB, .slots = 4}, &e), 0);
+    CU_ASSERT_EQUAL(p.n_slots, 4); /* --slots overrides */
+    plan_free(&p);
+    /* the whole model fits the default budget: nothing streams */
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama3.1-70b-q4_k_m", (struct plan_opts){0}, &e), 0);
+    CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_A], 80);
+    CU_ASSERT_EQUAL(p.n_slots, 0);
+    CU_ASSERT_EQUAL(p.buf[PLAN_BUF_SLOTS].bytes, 0);
+    plan_free(&p);
+}
+
+static void test_disk_tier(void)
+{
+    /* a RAM budget of 20 GiB on the 3090 box: what does not fit goes to disk */
+    struct plan p;
+    struct st_err e;
+    CU_ASSERT_EQUAL_FATAL(make(&p, "rtx3090-gen3x8", "llama3.1-70b-q6_k",
+                               (struct plan_opts){.ram_budget = 20 * GiB}, &e), 0);
+    CU_ASSERT_TRUE(p.n_tier[PLAN_TIER_C] > 0);
+    CU_ASSERT_EQUAL(p.buf[PLAN_BUF_STAGING].bytes, (uint64_t)p.n_slots * p.slot_bytes);
+    /* floor = max(B+C over the link, C over the disk at 3.35 GB/s) */
+    double link = (double)(p.tier_bytes[1] + p.tier_bytes[2]) / 6.5e9;
+    double disk = (double)p.tier_bytes[2] / 3.35e9;
+    CU_ASSERT_DOUBLE_EQUAL(p.floor_s, link > disk ? link : disk, 1e-9);
+    plan_free(&p);
+}
+
+static void test_cpu_plans(void)
+{
+    struct plan p;
+    struct st_err e;
+    CU_ASSERT_EQUAL_FATAL(make(&p, "cpu-only", "llama3.1-8b-q4_k_m", (struct plan_opts){0}, &e), 0);
+    CU_ASSERT_FALSE(p.gpu);
+    CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_A], 32);
+    CU_ASSERT_EQUAL(p.arena_bytes[PLAN_ARENA_DEVICE], 0);
+    CU_ASSERT_EQUAL(p.buf[PLAN_BUF_KV].arena, PLAN_ARENA_HOST);
+    plan_free(&p);
+    /* --cpu on a GPU profile */
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama3.1-8b-q4_k_m", (struct plan_opts){.cpu = 1}, &e), 0);
+    CU_ASSERT_FALSE(p.gpu);
+    plan_free(&p);
+    /* 70B on 16 GiB without a GPU: blocks past the RAM budget come from disk */
+    CU_ASSERT_EQUAL_FATAL(make(&p, "cpu-only", "llama3.1-70b-q4_k_m", (struct plan_opts){0}, &e), 0);
+    CU_ASSERT_TRUE(p.n_tier[PLAN_TIER_C] > 0);
+    plan_free(&p);
+}
+
+static void expect_refusal(const char *prof, const char *model, struct plan_opts o,
+                           const char *w1, const char *w2)
+{
+    struct plan p;
+    struct st_err e;
+    CU_ASSERT_EQUAL(make(&p, prof, model, o, &e), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, w1));
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, w2));
+    if (!strstr(e.msg, w1) || !strstr(e.msg, w2))
+        printf("\n  got: %s\n", e.msg);
+    plan_free(&p);
+}
+
+static void test_refusals(void)
+{
+    /* budget larger than the device */
+    expect_refusal("rtx3090-gen3x8", "llama3.1-70b-q6_k", (struct plan_opts){.vram_budget = 100 * GiB},
+                   "plan: --vram-budget: found 100.00 GiB", "expected at most 23.70 GiB");
+    expect_refusal("rtx3090-gen3x8", "llama3.1-70b-q6_k", (struct plan_opts){.ram_budget = 46 * GiB},
+                   "--ram-budget: found 46.00 GiB", "minus the reserve");
+    /* a block larger than what is left for it: head + KV + 2 slots of 669 MiB */
+    expect_refusal("rtx3090-gen3x8", "llama3.1-70b-q6_k", (struct plan_opts){.vram_budget = 3 * GiB},
+                   "--vram-budget: found 3.00 GiB", "2 slots of the largest block, 669.38 MiB");
+    /* a context that does not fit: KV for 131072 tokens is 40 GiB */
+    expect_refusal("rtx3090-gen3x8", "llama3.1-70b-q6_k", (struct plan_opts){.ctx = 131072},
+                   "--ctx: found 131072 (KV cache 40.00 GiB)", "expected at most");
+    /* past the model's context */
+    expect_refusal("h100-80g", "llama3.1-8b-q4_k_m", (struct plan_opts){.ctx = 200000},
+                   "--ctx: found 200000", "at most 131072 (the model");
+    expect_refusal("h100-80g", "llama3.1-8b-q4_k_m", (struct plan_opts){.slots = 9},
+                   "--slots: found 9", "1 to 8");
+}
+
+static void test_deterministic(void)
+{
+    struct plan a, b;
+    struct st_err e;
+    struct plan_opts o = {.vram_budget = 22 * GiB};
+    CU_ASSERT_EQUAL_FATAL(make(&a, "h100-80g", "llama3.1-70b-q4_k_m", o, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(make(&b, "h100-80g", "llama3.1-70b-q4_k_m", o, &e), 0);
+    CU_ASSERT_EQUAL(memcmp(a.tensors, b.tensors, a.n_tensors * sizeof *a.tensors), 0);
+    CU_ASSERT_EQUAL(memcmp(a.tier, b.tier, sizeof a.tier), 0);
+    plan_free(&a);
+    plan_free(&b);
+}
+
+static void test_plan_bundled(void)
+{
+    struct model_facts f;
+    struct st_err e = {""};
+    CU_ASSERT_EQUAL_FATAL(facts_from_gguf(&f, test_bundled_model(), &e), 0);
+    CU_ASSERT_STRING_EQUAL(f.arch, "llama");
+    CU_ASSERT_EQUAL(f.n_layers, 5);
+    CU_ASSERT_EQUAL(f.n_embd, 64);
+    CU_ASSERT_EQUAL(f.n_heads, 8);
+    CU_ASSERT_EQUAL(f.n_kv_heads, 4);
+    CU_ASSERT_EQUAL(f.n_ff, 172);
+    CU_ASSERT_EQUAL(f.n_vocab, 512);
+    /* F32 block: q, o 64x64; k, v 64x32; gate, up, down 64x172; 2 norms of 64 */
+    CU_ASSERT_EQUAL(f.layer_bytes[0], 4ull * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 172 + 2 * 64));
+    struct profile prof;
+    load_profile("cpu-only", &prof);
+    struct plan p;
+    CU_ASSERT_EQUAL_FATAL(plan_make(&p, &prof, &f, &(struct plan_opts){0}, &e), 0);
+    check_plan(&p, &f);
+    CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_A], 5);
+    CU_ASSERT_EQUAL(p.ctx, 2048); /* the model's context_length, below 4096 */
+    plan_free(&p);
+    facts_free(&f);
+}
+
+void suite_plan(void)
+{
+    CU_pSuite s = CU_add_suite("plan", NULL, NULL);
+    CU_add_test(s, "synthetic models' block bytes", test_synth_bytes);
+    CU_add_test(s, "RTX 3090 + Llama-3.1-70B Q6_K: 27..31 resident, none on disk", test_3090_llama70b_q6k);
+    CU_add_test(s, "RTX 5060 Ti + Qwen2.5-32B Q4_K_M: none on disk", test_5060ti_qwen32b);
+    CU_add_test(s, "H100 at 22 GiB: 3 slots; whole model at default", test_h100_22g);
+    CU_add_test(s, "small RAM budget: tier C", test_disk_tier);
+    CU_add_test(s, "CPU plans", test_cpu_plans);
+    CU_add_test(s, "refusals with numbers", test_refusals);
+    CU_add_test(s, "deterministic", test_deterministic);
+    CU_add_test(s, "the bundled model", test_plan_bundled);
+}
