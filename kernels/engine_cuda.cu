@@ -370,3 +370,11 @@ extern "C" const float *engine_forward(struct engine *e, int32_t token,
 }
 
 extern "C" uint32_t engine_n_ctx(const struct engine *e) { return e->n_ctx; }
+
+extern "C" const char *engine_backend(void) { return "cuda"; }
+
+extern "C" int engine_device_available(void)
+{
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}

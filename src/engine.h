@@ -17,7 +17,18 @@ struct engine; /* opaque, backend-specific */
 struct engine_opts {
     uint32_t n_ctx;     /* KV cache length in tokens (0: the model's, capped at 4096) */
     int n_threads;      /* CPU threads (0: all cores) */
+    /* The tier of each layer (enum plan_tier: 0 resident, 1 streamed from
+     * pinned RAM, 2 read from disk) and the streaming pipeline depth, from
+     * the built-in plan; NULL: every layer resident. */
+    const uint8_t *layer_tier;
+    uint32_t n_slots;
 };
+
+/* "cpu" or "cuda": the backend this binary was built with. */
+const char *engine_backend(void);
+
+/* 1 when the backend's device is present (always 1 for the CPU). */
+int engine_device_available(void);
 
 struct engine *engine_init(const struct llm_model *m,
                            const struct engine_opts *o, struct st_err *err);

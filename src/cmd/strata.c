@@ -17,6 +17,7 @@
 #include "gguf.h"
 #include "gguf_dump.h"
 #include "model.h"
+#include "plan.h"
 #include "sampler.h"
 #include "tokenizer.h"
 
@@ -204,10 +205,24 @@ static int gen_setup(struct gen *g, const struct cli_opts *o, struct st_err *err
 {
     if (model_load(&g->m, o->model, err))
         return -1;
+    /* a configured binary runs the model it was planned for, and no other */
+    const struct strata_builtin_plan *bp = strata_builtin_plan_ptr;
+    if (plan_builtin_check(bp, gguf_fingerprint(&g->m.gguf), o->model,
+                           engine_device_available(), err))
+        return -1;
     g->tok = tok_load(&g->m.gguf, err);
     if (!g->tok)
         return -1;
-    struct engine_opts eo = {o->n_ctx, o->n_threads};
+    struct engine_opts eo = {o->n_ctx, o->n_threads, NULL, 0};
+    if (bp) { /* the KV cache and the tiers are the plan's */
+        if (o->n_ctx > bp->ctx)
+            return st_errf(err, "strata", "-c",
+                           "at most the planned context (./configure --ctx N to plan more)",
+                           "%u (planned %u)", o->n_ctx, bp->ctx);
+        eo.n_ctx = o->n_ctx ? o->n_ctx : bp->ctx;
+        eo.layer_tier = bp->layer_tier;
+        eo.n_slots = bp->n_slots;
+    }
     g->eng = engine_init(&g->m, &eo, err);
     if (!g->eng)
         return -1;
@@ -401,6 +416,19 @@ fail_run:
     return fail(&err);
 }
 
+/* --plan: the plan this binary was configured with, as configure printed it. */
+static int cmd_plan(void)
+{
+    const struct strata_builtin_plan *bp = strata_builtin_plan_ptr;
+    if (!bp) {
+        printf("no built-in plan: this is the host build (engine %s); ./configure && make "
+               "builds one for a model and a machine\n", engine_backend());
+        return 0;
+    }
+    fputs(bp->table, stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct cli_opts o;
@@ -413,7 +441,12 @@ int main(int argc, char **argv)
     case CLI_VERSION: printf("strata %s\n", STRATA_VERSION); break;
     case CLI_INFO: rc = cmd_info(&o); break;
     case CLI_TOKENIZE: rc = cmd_tokenize(&o); break;
-    case CLI_GENERATE: rc = cmd_generate(&o); break;
+    case CLI_GENERATE:
+        if (o.plan)
+            rc = cmd_plan();
+        else
+            rc = cmd_generate(&o);
+        break;
     }
     cli_free(&o);
     return rc;
