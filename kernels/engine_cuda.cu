@@ -36,11 +36,20 @@ static int g_alloc_count; // cudaMalloc/cudaMallocHost calls, ever
 
 extern "C" int cuda_alloc_count(void) { return g_alloc_count; }
 
+// The seven weight matrices of a block, in the order they are laid out in
+// a block's bytes (resident in the arena, or in the pinned host arena and a
+// streaming slot).
+enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_COUNT };
+
 struct dev_layer {
     const float *attn_norm, *ffn_norm;  // f32 on device
     const float *bq, *bk, *bv;          // f32 or NULL
-    const void *wq, *wk, *wv, *wo, *ffn_gate, *ffn_up, *ffn_down;
-    uint32_t tq, tk, tv, to, tg, tu, td; // ggml types
+    const void *w[W_COUNT];             // device pointers (resident layers)
+    uint32_t t[W_COUNT];                // ggml types
+    uint64_t w_off[W_COUNT];            // offset of each matrix in the block
+    uint64_t block_bytes;               // the block's weight bytes, aligned
+    int tier;                           // 0 resident, 1 streamed from pinned RAM
+    const uint8_t *host;                // tier 1: the block in the pinned arena
     uint16_t *k_cache, *v_cache;        // [kv_head][n_ctx][head_dim] f16
 };
 
@@ -51,8 +60,19 @@ struct engine {
     cudaStream_t stream;
     uint8_t *arena;            // device
     size_t arena_bytes;
-    uint8_t *host;             // pinned
+    uint8_t *host;             // pinned: per-token copies, then tier-B blocks
+    size_t host_bytes;
     struct dev_layer *layers;  // host array (n_layers)
+    // tier B streaming: blocks copied into n_slots device slots in order,
+    // slot = (global streamed-layer index) % n_slots. Copies run ahead of
+    // compute by up to n_slots layers, also across token boundaries.
+    uint32_t n_streamed, n_slots;
+    uint32_t *streamed;        // layer ids of the streamed blocks, in order
+    uint8_t *slots;            // device, n_slots * slot_bytes
+    uint64_t slot_bytes;
+    uint64_t copy_seq, compute_seq; // copies issued / streamed layers enqueued
+    cudaStream_t copy_stream;
+    cudaEvent_t filled[16], freed[16];
     const void *output;
     uint32_t t_output;
     const float *output_norm, *rope_freqs;
@@ -102,13 +122,11 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct llm_layer *L = &m->layers[l];
         struct dev_layer *D = &e->layers[l];
-        D->wq = carve(base, &off, L->wq->n_bytes);
-        D->wk = carve(base, &off, L->wk->n_bytes);
-        D->wv = carve(base, &off, L->wv->n_bytes);
-        D->wo = carve(base, &off, L->wo->n_bytes);
-        D->ffn_gate = carve(base, &off, L->ffn_gate->n_bytes);
-        D->ffn_up = carve(base, &off, L->ffn_up->n_bytes);
-        D->ffn_down = carve(base, &off, L->ffn_down->n_bytes);
+        if (D->tier == 0) {
+            uint8_t *blk = (uint8_t *)carve(base, &off, D->block_bytes);
+            for (int i = 0; i < W_COUNT; i++)
+                D->w[i] = blk ? blk + D->w_off[i] : NULL;
+        }
         D->attn_norm = (const float *)carve(base, &off, c->dim * 4);
         D->ffn_norm = (const float *)carve(base, &off, c->dim * 4);
         D->bq = L->bq ? (const float *)carve(base, &off, e->q_dim * 4) : NULL;
@@ -137,6 +155,7 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     e->part_acc = (float *)carve(base, &off, (size_t)c->n_heads * max_splits * c->head_dim * 4);
     e->d_pos = (uint32_t *)carve(base, &off, 4);
     e->d_argmax = (int32_t *)carve(base, &off, 4);
+    e->slots = (uint8_t *)carve(base, &off, (size_t)e->n_slots * e->slot_bytes);
     return off;
 }
 
@@ -151,6 +170,10 @@ static size_t layout_host(struct engine *e, uint8_t *base)
     e->h_pos = (uint32_t *)carve(base, &off, 4);
     e->h_argmax = (int32_t *)carve(base, &off, 4);
     e->h_tmp = (float *)carve(base, &off, (size_t)widest * 4);
+    for (uint32_t j = 0; j < e->n_streamed; j++) {
+        struct dev_layer *D = &e->layers[e->streamed[j]];
+        D->host = (const uint8_t *)carve(base, &off, D->block_bytes);
+    }
     return off;
 }
 
@@ -166,6 +189,44 @@ static cudaError_t upload_f32(struct engine *e, const float *dst,
 static cudaError_t upload(const void *dst, const struct gguf_tensor *t)
 {
     return cudaMemcpy((void *)dst, t->data, t->n_bytes, cudaMemcpyHostToDevice);
+}
+
+static const struct gguf_tensor *layer_weight(const struct llm_layer *L, int i)
+{
+    const struct gguf_tensor *w[W_COUNT] = {L->wq, L->wk, L->wv, L->wo,
+                                            L->ffn_gate, L->ffn_up, L->ffn_down};
+    return w[i];
+}
+
+// Offsets of the seven matrices inside a block (256-byte aligned each) and
+// the block's size: the same layout in the arena, the host arena and a slot.
+static void layout_block(struct dev_layer *D, const struct llm_layer *L)
+{
+    size_t off = 0;
+    for (int i = 0; i < W_COUNT; i++) {
+        const struct gguf_tensor *t = layer_weight(L, i);
+        D->w_off[i] = (off + 255) & ~(size_t)255;
+        off = D->w_off[i] + t->n_bytes;
+        D->t[i] = t->type;
+    }
+    D->block_bytes = (off + 255) & ~(size_t)255;
+}
+
+// Issues the copies of streamed blocks up to global index `upto` (a copy
+// may only be issued once the compute that last used its slot has been
+// enqueued: index c needs compute c - n_slots).
+static void issue_copies(struct engine *e, uint64_t upto)
+{
+    while (e->copy_seq <= upto && e->copy_seq < e->compute_seq + e->n_slots) {
+        uint64_t c = e->copy_seq++;
+        uint32_t slot = (uint32_t)(c % e->n_slots);
+        const struct dev_layer *D = &e->layers[e->streamed[c % e->n_streamed]];
+        if (c >= e->n_slots)
+            cudaStreamWaitEvent(e->copy_stream, e->freed[slot], 0);
+        cudaMemcpyAsync(e->slots + (size_t)slot * e->slot_bytes, D->host, D->block_bytes,
+                        cudaMemcpyHostToDevice, e->copy_stream);
+        cudaEventRecord(e->filled[slot], e->copy_stream);
+    }
 }
 
 // The step: everything between "embedding row is in h_x, position in h_pos"
@@ -184,11 +245,23 @@ static int enqueue_step(struct engine *e, struct st_err *err)
                          ggml_type_name(t), (unsigned)(rows), (unsigned)(cols));
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct dev_layer *D = &e->layers[l];
+        const void *w[W_COUNT];
+        uint32_t slot = 0;
+        if (D->tier == 0) {
+            memcpy(w, D->w, sizeof w);
+        } else { // the block arrives in a slot: wait for its copy
+            uint64_t k = e->compute_seq;
+            issue_copies(e, k);
+            slot = (uint32_t)(k % e->n_slots);
+            cudaStreamWaitEvent(s, e->filled[slot], 0);
+            for (int i = 0; i < W_COUNT; i++)
+                w[i] = e->slots + (size_t)slot * e->slot_bytes + D->w_off[i];
+        }
         // attention block: x (dim,) -> q (q_dim,), k, v (kv_dim,)
         ops_rmsnorm(e->xb, e->x, D->attn_norm, c->dim, c->norm_eps, s);
-        GEMV(D->tq, e->q_dim, c->dim, D->wq, e->xb, e->q);
-        GEMV(D->tk, e->kv_dim, c->dim, D->wk, e->xb, e->k);
-        GEMV(D->tv, e->kv_dim, c->dim, D->wv, e->xb, e->v);
+        GEMV(D->t[W_Q], e->q_dim, c->dim, w[W_Q], e->xb, e->q);
+        GEMV(D->t[W_K], e->kv_dim, c->dim, w[W_K], e->xb, e->k);
+        GEMV(D->t[W_V], e->kv_dim, c->dim, w[W_V], e->xb, e->v);
         if (D->bq) ops_add_bias(e->q, D->bq, e->q_dim, s);
         if (D->bk) ops_add_bias(e->k, D->bk, e->kv_dim, s);
         if (D->bv) ops_add_bias(e->v, D->bv, e->kv_dim, s);
@@ -197,15 +270,20 @@ static int enqueue_step(struct engine *e, struct st_err *err)
         ops_attention(e->att, e->q, D->k_cache, D->v_cache, e->n_ctx, e->d_pos,
                       c->n_heads, c->n_kv_heads, c->head_dim, ATTN_CHUNK,
                       e->part_ml, e->part_acc, s);
-        GEMV(D->to, c->dim, e->q_dim, D->wo, e->att, e->xb2);
+        GEMV(D->t[W_O], c->dim, e->q_dim, w[W_O], e->att, e->xb2);
         ops_add(e->x, e->xb2, c->dim, s);
         // FFN block: x (dim,) -> hb (ffn_dim,) -> x
         ops_rmsnorm(e->xb, e->x, D->ffn_norm, c->dim, c->norm_eps, s);
-        GEMV(D->tg, c->ffn_dim, c->dim, D->ffn_gate, e->xb, e->hb);
-        GEMV(D->tu, c->ffn_dim, c->dim, D->ffn_up, e->xb, e->hb2);
+        GEMV(D->t[W_GATE], c->ffn_dim, c->dim, w[W_GATE], e->xb, e->hb);
+        GEMV(D->t[W_UP], c->ffn_dim, c->dim, w[W_UP], e->xb, e->hb2);
         ops_swiglu(e->hb, e->hb2, c->ffn_dim, s);
-        GEMV(D->td, c->dim, c->ffn_dim, D->ffn_down, e->hb, e->xb2);
+        GEMV(D->t[W_DOWN], c->dim, c->ffn_dim, w[W_DOWN], e->hb, e->xb2);
         ops_add(e->x, e->xb2, c->dim, s);
+        if (D->tier != 0) { // the slot is free once this layer's kernels ran
+            cudaEventRecord(e->freed[slot], s);
+            e->compute_seq++;
+            issue_copies(e, e->compute_seq + e->n_slots - 1);
+        }
     }
     ops_rmsnorm(e->x, e->x, e->output_norm, c->dim, c->norm_eps, s);
     GEMV(e->t_output, c->n_vocab, c->dim, e->output, e->x, e->logits);
@@ -217,10 +295,25 @@ static int enqueue_step(struct engine *e, struct st_err *err)
     return 0;
 }
 
+// STRATA_STREAM_TEST=odd:N or all:N streams those blocks through N slots
+// in a build without a plan: what tests/gpu/e2e.sh compares with the
+// resident run. Returns 0 (off), 1 (odd blocks) or 2 (all blocks).
+static int stream_test_mode(const struct engine_opts *o, int *slots)
+{
+    const char *st = getenv("STRATA_STREAM_TEST");
+    if (!st || (o && o->layer_tier))
+        return 0;
+    int mode = !strncmp(st, "odd:", 4) ? 1 : !strncmp(st, "all:", 4) ? 2 : 0;
+    if (mode)
+        *slots = atoi(st + 4);
+    return mode;
+}
+
 extern "C" struct engine *engine_init(const struct llm_model *m,
                                       const struct engine_opts *o,
                                       struct st_err *err)
 {
+    int test_mode, test_slots = 2;
     struct engine *e = (struct engine *)calloc(1, sizeof *e);
     if (!e) {
         st_errmsg(err, "strata: out of memory");
@@ -252,34 +345,70 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
             goto fail;
         }
     }
+    // tiers: resident unless the plan streams the layer from pinned RAM
+    e->streamed = (uint32_t *)calloc(c->n_layers, sizeof *e->streamed);
+    if (!e->streamed) {
+        st_errmsg(err, "strata: out of memory");
+        goto fail;
+    }
+    test_mode = stream_test_mode(o, &test_slots);
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        struct dev_layer *D = &e->layers[l];
+        layout_block(D, &m->layers[l]);
+        D->tier = o && o->layer_tier ? o->layer_tier[l] : 0;
+        if (test_mode)
+            D->tier = test_mode == 2 || (l & 1);
+        if (D->tier == 2) {
+            st_errf(err, "strata", "plan: tier of block", "0 (VRAM) or 1 (pinned RAM): the "
+                    "CUDA engine does not read blocks from disk yet (configure --ram-budget larger)",
+                    "2 (disk) for block %u", l);
+            goto fail;
+        }
+        if (D->tier == 1) {
+            e->streamed[e->n_streamed++] = l;
+            if (D->block_bytes > e->slot_bytes)
+                e->slot_bytes = D->block_bytes;
+        }
+    }
+    if (e->n_streamed) {
+        e->n_slots = test_mode ? (uint32_t)test_slots : o && o->n_slots ? o->n_slots : 2;
+        if (e->n_slots < 1)
+            e->n_slots = 1;
+        if (e->n_slots > 16)
+            e->n_slots = 16;
+        e->use_graph = 0; // the copies are ordered by events across tokens
+    }
     e->arena_bytes = layout_device(e, NULL);
     TRY(cudaMalloc((void **)&e->arena, e->arena_bytes), "allocating the device arena");
     g_alloc_count++;
     layout_device(e, e->arena);
-    TRY(cudaMallocHost((void **)&e->host, layout_host(e, NULL)), "allocating the pinned host arena");
+    e->host_bytes = layout_host(e, NULL);
+    TRY(cudaMallocHost((void **)&e->host, e->host_bytes), "allocating the pinned host arena");
     g_alloc_count++;
     layout_host(e, e->host);
     TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking), "creating a stream");
+    TRY(cudaStreamCreateWithFlags(&e->copy_stream, cudaStreamNonBlocking), "creating a stream");
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        TRY(cudaEventCreateWithFlags(&e->filled[i], cudaEventDisableTiming), "creating events");
+        TRY(cudaEventCreateWithFlags(&e->freed[i], cudaEventDisableTiming), "creating events");
+    }
 
     // weights into the arena (start-up: at disk / page-cache speed)
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct llm_layer *L = &m->layers[l];
         struct dev_layer *D = &e->layers[l];
-        TRY(upload(D->wq, L->wq), "uploading weights");
-        TRY(upload(D->wk, L->wk), "uploading weights");
-        TRY(upload(D->wv, L->wv), "uploading weights");
-        TRY(upload(D->wo, L->wo), "uploading weights");
-        TRY(upload(D->ffn_gate, L->ffn_gate), "uploading weights");
-        TRY(upload(D->ffn_up, L->ffn_up), "uploading weights");
-        TRY(upload(D->ffn_down, L->ffn_down), "uploading weights");
+        for (int i = 0; i < W_COUNT; i++) {
+            const struct gguf_tensor *t = layer_weight(L, i);
+            if (D->tier == 0) // resident: into the device arena
+                TRY(upload(D->w[i], t), "uploading weights");
+            else // streamed: into the pinned arena, block layout
+                memcpy((uint8_t *)D->host + D->w_off[i], t->data, t->n_bytes);
+        }
         TRY(upload_f32(e, D->attn_norm, L->attn_norm), "uploading norms");
         TRY(upload_f32(e, D->ffn_norm, L->ffn_norm), "uploading norms");
         if (L->bq) TRY(upload_f32(e, D->bq, L->bq), "uploading biases");
         if (L->bk) TRY(upload_f32(e, D->bk, L->bk), "uploading biases");
         if (L->bv) TRY(upload_f32(e, D->bv, L->bv), "uploading biases");
-        D->tq = L->wq->type; D->tk = L->wk->type; D->tv = L->wv->type;
-        D->to = L->wo->type; D->tg = L->ffn_gate->type;
-        D->tu = L->ffn_up->type; D->td = L->ffn_down->type;
         size_t cache = (size_t)c->n_kv_heads * e->n_ctx * c->head_dim * 2;
         TRY(cudaMemset(D->k_cache, 0, cache), "clearing the KV cache");
         TRY(cudaMemset(D->v_cache, 0, cache), "clearing the KV cache");
@@ -329,6 +458,15 @@ extern "C" void engine_free(struct engine *e)
         cudaGraphExecDestroy(e->graph);
     if (e->stream)
         cudaStreamDestroy(e->stream);
+    if (e->copy_stream)
+        cudaStreamDestroy(e->copy_stream);
+    for (uint32_t i = 0; i < e->n_slots; i++) {
+        if (e->filled[i])
+            cudaEventDestroy(e->filled[i]);
+        if (e->freed[i])
+            cudaEventDestroy(e->freed[i]);
+    }
+    free(e->streamed);
     cudaFree(e->arena);
     cudaFreeHost(e->host);
     free(e->layers);

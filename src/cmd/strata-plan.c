@@ -117,6 +117,10 @@ static int write_outputs(const char *dir, const char *name, const struct plan *p
     DEF("N_TIER_A", "%u", p->n_tier[0]);
     DEF("N_TIER_B", "%u", p->n_tier[1]);
     DEF("N_TIER_C", "%u", p->n_tier[2]);
+    /* bytes read per token from each tier: the benchmark's floor */
+    DEF("TIER_A_BYTES", "%llu", (unsigned long long)p->tier_bytes[0]);
+    DEF("TIER_B_BYTES", "%llu", (unsigned long long)p->tier_bytes[1]);
+    DEF("TIER_C_BYTES", "%llu", (unsigned long long)p->tier_bytes[2]);
     DEF("N_TENSORS", "%u", f->n_tensors);
     static const char *bufname[PLAN_BUF_COUNT] = {"KV", "ACT", "SCRATCH", "SLOTS", "STAGING"};
     for (int i = 0; i < PLAN_BUF_COUNT; i++) {

@@ -19,7 +19,7 @@
 static const char usage[] =
     "usage: strata-probe [options]            print (or --out) a hardware profile\n"
     "  --gpu-file FILE     output of kernels/probe/gpu_probe.cu (no file: no GPU probe ran)\n"
-    "  --bw-file FILE      output of kernels/probe/bw_probe.cu (h2d_gbps=, d2d_gbps=)\n"
+    "  --bw-file FILE      output of kernels/probe/bw_probe.cu (h2d_measured_gbps=...)\n"
     "  --model FILE        the model: its disk is probed\n"
     "  --measure           also measure the model file's direct-I/O read bandwidth\n"
     "  --sysfs-root DIR    read sysfs under DIR (default /sys or $STRATA_SYSFS_ROOT)\n"
@@ -43,7 +43,8 @@ static char *slurp(const char *path, struct st_err *err)
     return buf;
 }
 
-/* h2d_gbps=X / d2d_gbps=Y lines of bw_probe. */
+/* h2d_measured_gbps=X / d2d_measured_gbps=Y lines of bw_probe (its
+ * other lines are for the benchmark report). */
 static int read_bw_file(const char *path, struct profile *p, struct st_err *err)
 {
     char *text = slurp(path, err);
@@ -52,9 +53,9 @@ static int read_bw_file(const char *path, struct profile *p, struct st_err *err)
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         double x;
         char extra;
-        if (sscanf(line, "h2d_gbps=%lf%c", &x, &extra) == 1 && x > 0)
+        if (sscanf(line, "h2d_measured_gbps=%lf%c", &x, &extra) == 1 && x > 0)
             p->h2d_measured_gbps = x;
-        else if (sscanf(line, "d2d_gbps=%lf%c", &x, &extra) == 1 && x > 0)
+        else if (sscanf(line, "d2d_measured_gbps=%lf%c", &x, &extra) == 1 && x > 0)
             p->d2d_measured_gbps = x;
     }
     free(text);

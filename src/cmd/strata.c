@@ -122,6 +122,7 @@ struct gen {
     int n_prompt;
     enum chat_tmpl tmpl;
     double *step_s;    /* seconds of each decode step (for p50/p99) */
+    int32_t *gen_ids;  /* the generated ids, for --stats-file */
     double t_start, t_ready; /* process start, engine ready */
 };
 
@@ -129,6 +130,7 @@ static void gen_free(struct gen *g)
 {
     free(g->prompt);
     free(g->step_s);
+    free(g->gen_ids);
     free(g->chat_text);
     sampler_free(g->smp);
     engine_free(g->eng);
@@ -257,7 +259,8 @@ static int gen_setup(struct gen *g, const struct cli_opts *o, struct st_err *err
     /* one slot per decode step, allocated before the first token */
     size_t n_steps = o->n_predict >= 0 ? (size_t)o->n_predict + 1 : (size_t)n_ctx + 1;
     g->step_s = calloc(n_steps, sizeof *g->step_s);
-    if (!g->step_s)
+    g->gen_ids = calloc(n_steps, sizeof *g->gen_ids);
+    if (!g->step_s || !g->gen_ids)
         return st_errmsg(err, "strata: out of memory");
     if (g->n_prompt == 0)
         return st_errf(err, "strata", "prompt", "at least one token (give -p TEXT)",
@@ -320,6 +323,11 @@ static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_
     fprintf(f, "step_ms_max=%.4f\n", n_decode ? 1e3 * g->step_s[n_decode - 1] : 0);
     fprintf(f, "weight_bytes_per_token=%.0f\n", weight_bytes_per_token(&g->m));
     fprintf(f, "peak_rss_bytes=%lld\n", (long long)ru.ru_maxrss * 1024);
+    fprintf(f, "engine=%s\n", engine_backend());
+    fputs("gen_ids=", f);
+    for (int i = 0; i < n_gen; i++)
+        fprintf(f, i ? ",%d" : "%d", (int)g->gen_ids[i]);
+    fputc('\n', f);
     int bad = ferror(f);
     if (fclose(f) || bad)
         return st_errf(err, "strata", "--stats-file", "a writable file", "'%s' (write error)",
@@ -369,7 +377,7 @@ static int cmd_generate(const struct cli_opts *o)
         int32_t id = sampler_sample(g.smp, logits);
         sampler_accept(g.smp, id);
         t_sample += now_s() - ts;
-        n_gen++;
+        g.gen_ids[n_gen++] = id;
         if (!o->ignore_eos && tok_is_eog(g.tok, id))
             break;
         emit_token(&g, o, &dec, id);

@@ -1,0 +1,178 @@
+#!/bin/sh
+# bench/run.sh - strata's one benchmark entry point (meant for the GPU
+# machine; runs on a CPU-only machine too, measuring the CPU engine).
+#
+#   bench/run.sh [CASE...]        default: the standard set
+#   CASES: 8b-resident 8b-stream4g 70b-stream22g 1b-resident
+#          8b-q8_0 8b-q6_k 8b-q4_0 8b-ctx4096
+#
+# In one call it: measures the machine (configure --measure:
+# kernels/probe/bw_probe.cu for pinned/pageable H2D, D2H, D2D, and a
+# direct-I/O read of a model file) into profiles/bench-machine.profile,
+# writes the synthetic models it needs (cached under $STRATA_BENCH_MODELS,
+# default /tmp/strata-models, by name and seed), configures and builds
+# strata per case, runs decode and prefill, and prints a markdown table
+# last (the same rows as JSON in $STRATA_BENCH_OUT/bench.json).
+#
+# Environment: STRATA_BENCH_GEN (tokens generated, default 128),
+# STRATA_BENCH_PROMPT (prefill prompt tokens, default 512),
+# STRATA_BENCH_REPS (repeats, default 3), STRATA_BENCH_OUT (default
+# build/bench), STRATA_BENCH_SEED (default 1).
+set -eu
+
+cd "$(dirname "$0")/.."
+OUTDIR=${STRATA_BENCH_OUT:-build/bench}
+MODELS=${STRATA_BENCH_MODELS:-/tmp/strata-models}
+GEN=${STRATA_BENCH_GEN:-128}
+PROMPT_N=${STRATA_BENCH_PROMPT:-512}
+REPS=${STRATA_BENCH_REPS:-3}
+SEED=${STRATA_BENCH_SEED:-1}
+mkdir -p "$OUTDIR" "$MODELS"
+BIN=build/host/bin
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+say() { printf '%s\n' "bench: $*" >&2; }
+
+make -s -j"$JOBS" tools >/dev/null
+cpuflag=
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi >/dev/null 2>&1; then
+    say "no GPU: measuring the CPU engine"
+    cpuflag=--cpu
+fi
+
+# ---- 1. the machine ---------------------------------------------------------
+# configure --measure (once, with the first case's model) runs
+# kernels/probe/bw_probe.cu and a direct-I/O read of the model file and
+# writes profiles/bench-machine.profile; every case is planned with it.
+PROFILE=profiles/bench-machine.profile
+rm -f "$PROFILE"
+BW=build/probe/bw.txt
+key() { # a measured figure: from the profile, else the bandwidth probe's output
+    v=$(sed -n "s/^$1=//p" "$PROFILE" 2>/dev/null | tail -n 1)
+    [ -n "$v" ] && [ "$v" != unknown ] || v=$(sed -n "s/^$1=//p" "$BW" 2>/dev/null | tail -n 1)
+    [ "$v" = unknown ] || printf '%s\n' "$v"
+}
+
+# ---- 2. the models ------------------------------------------------------------
+# model PRESET MIX -> path of the cached synthetic file
+model() {
+    f="$MODELS/$1-$2-s$SEED.gguf"
+    if [ ! -s "$f" ]; then
+        say "writing $f"
+        "$BIN/strata-synth" --preset "$1" --type "$2" --seed "$SEED" -o "$f.tmp" --quiet
+        mv "$f.tmp" "$f"
+    fi
+    printf '%s\n' "$f"
+}
+
+# ---- 3./4. cases ------------------------------------------------------------------
+# case NAME PRESET MIX VRAM_BUDGET CTX
+JSON="$OUTDIR/bench.json"
+ROWS="$OUTDIR/rows.md"
+: >"$ROWS"
+echo "[" >"$JSON"
+first=1
+
+run_case() {
+    name=$1 preset=$2 mix=$3 budget=$4 ctx=$5
+    m=$(model "$preset" "$mix")
+    if [ ! -s "$PROFILE" ]; then
+        say "measuring the machine: ./configure --measure --model $m"
+        ./configure --measure --model "$m" --name bench-machine $cpuflag \
+            >"$OUTDIR/measure.log" 2>&1 || say "configure --measure failed (see $OUTDIR/measure.log)"
+    fi
+    cfg="--profile $PROFILE --model $m --name bench-$name --ctx $ctx"
+    [ -z "$cpuflag" ] || cfg="$cfg --cpu"
+    [ "$budget" = - ] || cfg="$cfg --vram-budget $budget"
+    say "case $name: ./configure $cfg"
+    # shellcheck disable=SC2086
+    ./configure $cfg >"$OUTDIR/$name.configure.log" 2>&1 || {
+        say "case $name: configure failed (see $OUTDIR/$name.configure.log)"; return 0; }
+    make -s -j"$JOBS" >"$OUTDIR/$name.make.log" 2>&1 || {
+        say "case $name: build failed (see $OUTDIR/$name.make.log)"; return 0; }
+    exe=build/bench-$name/strata
+    i=0
+    while [ $i -lt "$REPS" ]; do
+        # shellcheck disable=SC2086
+        "$exe" -m "$m" $DECODE_PROMPT -n "$GEN" --temp 0 --ignore-eos \
+            --stats-file "$OUTDIR/$name.decode.$i" >/dev/null 2>>"$OUTDIR/$name.log" ||
+            say "case $name: decode run $i failed (see $OUTDIR/$name.log)"
+        i=$((i + 1))
+    done
+    "$exe" -m "$m" --prompt-tokens "$PROMPT_N" -n 1 --temp 0 \
+        --stats-file "$OUTDIR/$name.prefill" >/dev/null 2>>"$OUTDIR/$name.log" ||
+        say "case $name: prefill run failed (see $OUTDIR/$name.log)"
+    summarize "$name" "build/bench-$name/gen/plan.m4" >>"$ROWS"
+}
+
+# summarize NAME PLAN_M4 -> one markdown row; the JSON row goes to
+# $OUTDIR/NAME.row.json. Decode figures are those of the median run (by
+# tokens/s); the floor is max(A/HBM, B/H2D, C/disk) with the measured
+# bandwidths (GB/s = 1e9 B/s), "-" where a bandwidth is unknown.
+summarize() {
+    name=$1 plan=$2
+    pm() { sed -n "s/^m4_define(\`PLAN_$1', \`\\([0-9]*\\)[a-z]*')m4_dnl$/\\1/p" "$plan"; }
+    a=$(pm TIER_A_BYTES) b=$(pm TIER_B_BYTES) c=$(pm TIER_C_BYTES)
+    gpu=$(pm GPU)
+    hbm=$(key d2d_measured_gbps) h2d=$(key h2d_measured_gbps) disk=$(key disk_read_gbps)
+    for f in "$OUTDIR/$name".decode.*; do
+        [ -s "$f" ] && printf '%s %s\n' "$(sed -n 's/^decode_tps=//p' "$f")" "$f"
+    done | sort -n | awk '{ r[NR] = $2 } END { if (NR) print r[int((NR + 1) / 2)] }' >"$OUTDIR/$name.median"
+    med=$(cat "$OUTDIR/$name.median")
+    [ -n "$med" ] || { echo "| $name | failed | | | | | | | | | | |"; return 0; }
+    awk -v name="$name" -v a="${a:-0}" -v b="${b:-0}" -v c="${c:-0}" -v gpu="${gpu:-0}" \
+        -v hbm="${hbm:-}" -v h2d="${h2d:-}" -v disk="${disk:-}" -v json="$OUTDIR/$name.row.json" '
+        FNR == 1 { file++ }
+        { split($0, kv, "="); v[file, kv[1]] = substr($0, length(kv[1]) + 2) }
+        END {
+            tps = v[1, "decode_tps"]; eng = v[1, "engine"]
+            floor = 0; known = 1
+            if (a > 0) { if (gpu && hbm > 0) floor = max(floor, a / (hbm * 1e9)); else known = 0 }
+            if (b > 0) { if (h2d > 0) floor = max(floor, b / (h2d * 1e9)); else known = 0 }
+            if (c > 0) { if (disk > 0) floor = max(floor, c / (disk * 1e9)); else known = 0 }
+            ratio = (known && tps > 0) ? sprintf("%.2f", floor * tps) : "-"
+            fl = known ? sprintf("%.2f", floor * 1e3) : "-"
+            printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f GB | %s | %s | %.1f | - | %.2f GB |\n",
+                name, eng, tps, v[1, "step_ms_p50"], v[1, "step_ms_p99"], v[1, "step_ms_max"],
+                a / 1e9, b / 1e9, c / 1e9, fl, ratio, v[2, "prompt_tps"], v[1, "peak_rss_bytes"] / 1e9
+            printf "{\"case\": \"%s\", \"engine\": \"%s\", \"decode_tps\": %s, \"step_ms_p50\": %s, \"step_ms_p99\": %s, \"step_ms_max\": %s, \"bytes_a\": %d, \"bytes_b\": %d, \"bytes_c\": %d, \"floor_ms\": %s, \"floor_over_achieved\": %s, \"prefill_tps\": %s, \"peak_rss_bytes\": %s}\n",
+                name, eng, tps, v[1, "step_ms_p50"], v[1, "step_ms_p99"], v[1, "step_ms_max"],
+                a, b, c, known ? floor * 1e3 : "null", ratio == "-" ? "null" : ratio,
+                v[2, "prompt_tps"] == "" ? "null" : v[2, "prompt_tps"], v[1, "peak_rss_bytes"] > json
+        }
+        function max(x, y) { return x > y ? x : y }' "$med" "$OUTDIR/$name.prefill"
+    if [ -s "$OUTDIR/$name.row.json" ]; then
+        [ "$first" = 1 ] || echo "," >>"$JSON"
+        cat "$OUTDIR/$name.row.json" >>"$JSON"
+        first=0
+    fi
+}
+
+CASES=${*:-8b-resident 8b-stream4g 70b-stream22g}
+for c in $CASES; do
+    DECODE_PROMPT='-p Once'  # a short prompt; the ctx case fills the context
+    case $c in
+    8b-resident)   run_case "$c" llama-3.1-8b q4_k_m - 4096 ;;
+    8b-stream4g)   run_case "$c" llama-3.1-8b q4_k_m 4GiB 4096 ;;
+    70b-stream22g) run_case "$c" llama-3.1-70b q4_k_m 22GiB 4096 ;;
+    1b-resident)   run_case "$c" llama-3.2-1b q4_k_m - 4096 ;;
+    8b-q8_0)       run_case "$c" llama-3.1-8b q8_0 - 4096 ;;
+    8b-q6_k)       run_case "$c" llama-3.1-8b q6_k - 4096 ;;
+    8b-q4_0)       run_case "$c" llama-3.1-8b q4_0 - 4096 ;;
+    8b-ctx4096)    DECODE_PROMPT="--prompt-tokens 3968" run_case "$c" llama-3.1-8b q4_k_m - 4096 ;;
+    *) say "unknown case '$c', expected one of: 8b-resident 8b-stream4g 70b-stream22g 1b-resident 8b-q8_0 8b-q6_k 8b-q4_0 8b-ctx4096"; exit 1 ;;
+    esac
+done
+echo "]" >>"$JSON"
+
+# ---- 5. the table, last -----------------------------------------------------------
+echo
+echo "machine: $(sed -n 's/^gpu_name=//p' "$PROFILE" 2>/dev/null) $(sed -n 's/^# bw_probe: //p' "$BW" 2>/dev/null)"
+for k in h2d_measured_gbps h2d_pageable_gbps d2h_measured_gbps h2d_during_d2h_gbps d2d_measured_gbps disk_read_gbps; do
+    v=$(key $k); [ -z "$v" ] || printf '%s=%s  ' "$k" "$v"
+done
+echo
+echo
+echo "| case | engine | tok/s | ms/tok p50 | p99 | max | bytes/tok A / B / C | floor ms | floor/achieved | prefill tok/s | peak VRAM / plan | peak RSS |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+cat "$ROWS"

@@ -1,0 +1,68 @@
+#!/bin/sh
+# e2e.sh - end to end on the GPU machine: the CUDA engine's greedy tokens
+# equal the CPU engine's, 64 tokens, on every model in ../shared/models (or
+# $STRATA_SHARED_MODELS) and the bundled one; then the same for a streamed
+# run (every other block from pinned RAM through 2 and 3 slots), which must
+# give exactly the resident run's tokens.
+#
+#   tests/gpu/e2e.sh CUDA_STRATA CPU_STRATA
+#
+# CUDA_STRATA is a strata built with the CUDA engine and GEMV instances for
+# every test model's shapes and no built-in plan (make e2e-gpu builds it);
+# CPU_STRATA is build/host/bin/strata. Prints one line per case and
+# "N passed, N failed" last; exits 1 on any failure.
+set -u
+gpu=$1 cpu=$2
+dir=${STRATA_SHARED_MODELS:-../shared/models}
+tmp=${TMPDIR:-/tmp}/strata-e2e.$$
+mkdir -p "$tmp"
+pass=0 fail=0 skip=0
+
+ids() { sed -n 's/^gen_ids=//p' "$1"; }
+
+run_case() { # label model prompt [env...]
+    label=$1 model=$2 prompt=$3
+    shift 3
+    env "$@" "$gpu" -m "$model" -p "$prompt" -n 64 --temp 0 --ignore-eos \
+        --stats-file "$tmp/gpu" >/dev/null 2>"$tmp/gpu.err"
+    rc=$?
+    "$cpu" -m "$model" -p "$prompt" -n 64 --temp 0 --ignore-eos \
+        --stats-file "$tmp/cpu" >/dev/null 2>"$tmp/cpu.err"
+    if [ $rc -ne 0 ]; then
+        printf '%-58s FAIL (cuda: %s)\n' "$label" "$(head -n 1 "$tmp/gpu.err")"
+        fail=$((fail + 1))
+        return
+    fi
+    g=$(ids "$tmp/gpu") c=$(ids "$tmp/cpu")
+    if [ -n "$g" ] && [ "$g" = "$c" ]; then
+        printf '%-58s ok (64 tokens equal)\n' "$label"
+        pass=$((pass + 1))
+    else
+        # where they part: the index of the first differing id
+        n=$(printf '%s\n%s\n' "$g" "$c" | awk -F, 'NR==1{split($0,a)} NR==2{for(i=1;i<=NF;i++) if(a[i]!=$i){print i-1; exit} print "none"}')
+        printf '%-58s FAIL (tokens part at %s)\n' "$label" "$n"
+        fail=$((fail + 1))
+    fi
+}
+
+models="models/stories260K.gguf"
+for f in stories260K.gguf stories260K-q8_0.gguf stories260K-q4_0.gguf stories260K-f16.gguf \
+         stories260K-bf16.gguf zoo-llama-bpe.gguf zoo-qwen2-bpe.gguf; do
+    if [ -r "$dir/$f" ]; then
+        models="$models $dir/$f"
+    else
+        echo "SKIPPED: $f: not in $dir"
+        skip=$((skip + 1))
+    fi
+done
+
+for m in $models; do
+    b=$(basename "$m" .gguf)
+    run_case "$b resident" "$m" "Once upon a time"
+    run_case "$b resident, no graph" "$m" "The capital of France is" STRATA_NO_GRAPH=1
+    run_case "$b streamed (odd blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=odd:2
+    run_case "$b streamed (all blocks, 3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=all:3
+done
+rm -rf "$tmp"
+echo "e2e: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
