@@ -347,3 +347,32 @@ extern "C" void ops_argmax(int32_t *out, const float *x, int n, cudaStream_t s)
 {
     argmax_kernel<<<1, 1024, 0, s>>>(out, x, n);
 }
+
+// ---- generic f32 GEMV ----------------------------------------------------------
+// y (rows,) = W (rows, cols) x (cols,), W f32 row-major, any shape: a warp
+// per row. Only for the small matrices whose row length the generated
+// kernels do not take (not a multiple of 256: the tiny test models); those
+// are dequantized to f32 at load, exactly, so the result is the same
+// function of the same weights.
+__global__ void gemv_f32_any_kernel(float *y, const float *w, const float *x,
+                                    int rows, int cols)
+{
+    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    int lane = threadIdx.x % WARP;
+    if (row >= rows)
+        return;
+    const float *wr = w + (size_t)row * cols;
+    float s = 0.0f;
+    for (int c = lane; c < cols; c += WARP)
+        s += wr[c] * x[c];
+    s = warp_sum(s);
+    if (lane == 0)
+        y[row] = s;
+}
+
+extern "C" void ops_gemv_f32_any(float *y, const float *w, const float *x,
+                                 int rows, int cols, cudaStream_t s)
+{
+    const int warps = 4;
+    gemv_f32_any_kernel<<<(rows + warps - 1) / warps, warps * WARP, 0, s>>>(y, w, x, rows, cols);
+}

@@ -61,6 +61,11 @@ void ops_attention(float *out, const float *q, const uint16_t *k_cache,
  * *out. NaN never wins. */
 void ops_argmax(int32_t *out, const float *x, int n, cudaStream_t s);
 
+/* y (rows,) = W (rows, cols) x, W f32 row-major, any shape: the fallback
+ * for matrices whose row length the generated GEMVs do not take. */
+void ops_gemv_f32_any(float *y, const float *w, const float *x, int rows,
+                      int cols, cudaStream_t s);
+
 /* Scratch floats ops_attention needs for a context of n_ctx. */
 size_t ops_attention_scratch_floats(int n_heads, int head_dim, int n_ctx,
                                     int chunk);

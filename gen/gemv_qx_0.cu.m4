@@ -1,0 +1,97 @@
+m4_dnl gemv_qx_0.cu.m4 - dequant+GEMV decoders for the 32-element block
+m4_dnl formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), then one instance.
+m4_dnl Expanded by gen/gemv-instances.sh; the skeleton is gemv_body in
+m4_dnl kernels/gemv_common.cuh.
+#ifndef GEMV_QX_0_DECODERS
+#define GEMV_QX_0_DECODERS
+// Decoders for the formats with 32-element blocks (layouts: src/quant.h).
+// A 256-element group is 8 blocks; lane l takes block l / 4, elements
+// p .. p + 7 with p = 8 * (l % 4). Nibble formats keep element j (< 16) in
+// the low nibble of qs[j] and element j + 16 in its high nibble, so the
+// lane reads 8 bytes at qs + p % 16 and keeps the low (p < 16) or high
+// nibbles. Each dot8 returns sum_i w_i x_i over its 8 elements, where
+// w_i = d * (q_i - bias) (+ m for the _1 formats: + m * xsum). Codes
+// are below 128 except Q8_0's, which take the 3-instruction byte path.
+
+// Q4_0: 18 bytes: d (f16), qs[16]; w = d * (q - 8).
+struct gemv_dec_q4_0 {
+    static const int BYTES = 8 * sizeof(block_q4_0);
+    static __host__ __device__ __forceinline__ float dot8(const uint8_t *g, int lane, const float *x, float xs)
+    {
+        const uint8_t *b = g + (lane >> 2) * sizeof(block_q4_0);
+        const int p = 8 * (lane & 3), sh = (p & 16) >> 2;
+        uint2 q = gemv_ld64(b + offsetof(block_q4_0, qs) + (p & 15));
+        uint32_t q0 = (q.x >> sh) & 0x0F0F0F0Fu, q1 = (q.y >> sh) & 0x0F0F0F0Fu;
+        return gemv_f16(gemv_ld16(b)) * gemv_dot_codes(q0, q1, x, xs, 8.0f);
+    }
+};
+
+// Q4_1: 20 bytes: d, m (f16), qs[16]; w = d * q + m.
+struct gemv_dec_q4_1 {
+    static const int BYTES = 8 * sizeof(block_q4_1);
+    static __host__ __device__ __forceinline__ float dot8(const uint8_t *g, int lane, const float *x, float xs)
+    {
+        const uint8_t *b = g + (lane >> 2) * sizeof(block_q4_1);
+        const int p = 8 * (lane & 3), sh = (p & 16) >> 2;
+        uint2 q = gemv_ld64(b + offsetof(block_q4_1, qs) + (p & 15));
+        uint32_t q0 = (q.x >> sh) & 0x0F0F0F0Fu, q1 = (q.y >> sh) & 0x0F0F0F0Fu;
+        float d = gemv_f16(gemv_ld16(b)), m = gemv_f16(gemv_ld16(b + offsetof(block_q4_1, m)));
+        return fmaf(d, gemv_dot_codes(q0, q1, x, xs, 0.0f), m * xs);
+    }
+};
+
+// The fifth bits of elements p .. p + 7 (qh bits p .. p + 7) moved to bit 4
+// of the 8 bytes q0, q1.
+static __host__ __device__ __forceinline__ void gemv_q5_high(const uint8_t *qh, int p, uint32_t &q0, uint32_t &q1)
+{
+    uint32_t h = gemv_ld16(qh) | (gemv_ld16(qh + 2) << 16);
+    h >>= p;
+    q0 |= gemv_spread4(h) << 4;
+    q1 |= gemv_spread4(h >> 4) << 4;
+}
+
+// Q5_0: 22 bytes: d, qh[4] (bit j: fifth bit of element j), qs[16];
+// w = d * (q - 16).
+struct gemv_dec_q5_0 {
+    static const int BYTES = 8 * sizeof(block_q5_0);
+    static __host__ __device__ __forceinline__ float dot8(const uint8_t *g, int lane, const float *x, float xs)
+    {
+        const uint8_t *b = g + (lane >> 2) * sizeof(block_q5_0);
+        const int p = 8 * (lane & 3), sh = (p & 16) >> 2;
+        uint2 q = gemv_ld64(b + offsetof(block_q5_0, qs) + (p & 15));
+        uint32_t q0 = (q.x >> sh) & 0x0F0F0F0Fu, q1 = (q.y >> sh) & 0x0F0F0F0Fu;
+        gemv_q5_high(b + offsetof(block_q5_0, qh), p, q0, q1);
+        return gemv_f16(gemv_ld16(b)) * gemv_dot_codes(q0, q1, x, xs, 16.0f);
+    }
+};
+
+// Q5_1: 24 bytes: d, m, qh[4], qs[16]; w = d * q + m.
+struct gemv_dec_q5_1 {
+    static const int BYTES = 8 * sizeof(block_q5_1);
+    static __host__ __device__ __forceinline__ float dot8(const uint8_t *g, int lane, const float *x, float xs)
+    {
+        const uint8_t *b = g + (lane >> 2) * sizeof(block_q5_1);
+        const int p = 8 * (lane & 3), sh = (p & 16) >> 2;
+        uint2 q = gemv_ld64(b + offsetof(block_q5_1, qs) + (p & 15));
+        uint32_t q0 = (q.x >> sh) & 0x0F0F0F0Fu, q1 = (q.y >> sh) & 0x0F0F0F0Fu;
+        gemv_q5_high(b + offsetof(block_q5_1, qh), p, q0, q1);
+        float d = gemv_f16(gemv_ld16(b)), m = gemv_f16(gemv_ld16(b + offsetof(block_q5_1, m)));
+        return fmaf(d, gemv_dot_codes(q0, q1, x, xs, 0.0f), m * xs);
+    }
+};
+
+// Q8_0: 34 bytes: d, qs[32] int8; w = d * q. Flipping the sign bit maps
+// int8 q to the byte q + 128.
+struct gemv_dec_q8_0 {
+    static const int BYTES = 8 * sizeof(block_q8_0);
+    static __host__ __device__ __forceinline__ float dot8(const uint8_t *g, int lane, const float *x, float xs)
+    {
+        const uint8_t *b = g + (lane >> 2) * sizeof(block_q8_0);
+        const int p = 8 * (lane & 3);
+        uint2 q = gemv_ld64(b + offsetof(block_q8_0, qs) + p);
+        return gemv_f16(gemv_ld16(b)) *
+               gemv_dot_bytes(q.x ^ 0x80808080u, q.y ^ 0x80808080u, x, GEMV_BIAS(128));
+    }
+};
+#endif
+m4_include(gemv_instance.m4)

@@ -1,0 +1,400 @@
+// gemv_common.cuh - what every generated dequant+GEMV kernel shares: the
+// f16/bf16/byte conversions, the warp reduction, the cp.async staging and
+// the kernel skeleton gemv_body that each instance (gen/gemv_*.cu.m4)
+// specializes with a decoder and its compile-time shape.
+//
+// y[r] = sum_c W[r, c] * x[c] for r < ROWS, c < COLS. W is ROWS rows of
+// ggml_row_size(type, COLS) bytes laid end to end (GGUF ne[0] = COLS), x and
+// y are f32.
+//
+// How it is meant to be fast (decode is one pass over the weights, so the
+// only goal is to stream W at HBM speed and hide everything else under it):
+//   - a block owns NR consecutive rows; its WPB warps split the columns;
+//   - a warp stages one step (G * 256 columns of each of its NR rows) into
+//     shared memory with 16-byte cp.async copies of the 16-byte words that
+//     cover the step: every weight byte is fetched from HBM once, in full
+//     16-byte transactions, whatever the block size (18, 34, 84, 110, 210
+//     bytes are not 16-byte multiples, so a row or a step may start anywhere
+//     in a word: the word is copied whole and the decoder starts at the
+//     byte offset); STAGES steps are in flight per warp;
+//   - lane l decodes elements 8l..8l+7 of each 256-element group from
+//     shared memory and multiplies them with x, which it loads as two
+//     float4 (32 lanes read 1 KiB contiguous: coalesced, L1-resident since
+//     every warp of the SM reads the same x). Those 8 x values serve the
+//     NR rows, so x costs 4/NR bytes of L1 traffic per weight.
+//   - decoded values are exact floats (integer codes 0..255 become floats
+//     by the 2^23 trick: one byte permute and one add, no I2F, which runs at
+//     a quarter of the FMA rate); products accumulate in f32 FMAs.
+//   - no dequantized copy is ever written; the only store is y.
+//
+// Every decoder is __host__ __device__ so that gemv_emulate (the same
+// staging and lane loop run on the CPU) can check the index arithmetic on
+// a machine without a GPU.
+#ifndef STRATA_GEMV_COMMON_CUH
+#define STRATA_GEMV_COMMON_CUH
+
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include <string.h>
+
+// quant.h is C11: its _Static_assert is not a C++ keyword.
+#if defined(__cplusplus) && !defined(_Static_assert)
+#define _Static_assert static_assert
+#endif
+#include "quant.h"
+#include "half.h"
+
+#define GEMV_HD static __host__ __device__ __forceinline__
+
+// ---- conversions ------------------------------------------------------
+
+GEMV_HD float gemv_as_float(uint32_t u)
+{
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(u);
+#else
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+#endif
+}
+
+// Low 16 bits of h as binary16 -> f32.
+GEMV_HD float gemv_f16(uint32_t h)
+{
+#ifdef __CUDA_ARCH__
+    return __half2float(__ushort_as_half((unsigned short)h));
+#else
+    return f16_to_f32((uint16_t)h);
+#endif
+}
+
+// Byte i (0..3) of w as an exact float minus bias: 2^23 + byte is
+// representable exactly, so (0x4B000000 | byte) - (2^23 + bias) is exact
+// for any byte value and integer bias < 256. One PRMT and one FADD.
+template <int I>
+GEMV_HD float gemv_byte(uint32_t w, float bias_2p23)
+{
+#ifdef __CUDA_ARCH__
+    uint32_t u = __byte_perm(w, 0x4B000000u, 0x7440 + I);
+#else
+    uint32_t u = 0x4B000000u | ((w >> (8 * I)) & 0xFF);
+#endif
+    return gemv_as_float(u) - bias_2p23;
+}
+#define GEMV_BIAS(b) (8388608.0f + (float)(b))
+
+// sum_i (byte_i - bias) * x[i], i = 0..7 (q0 bytes 0..3, q1 bytes 4..7), any
+// byte values (Q8_0): three instructions per element.
+GEMV_HD float gemv_dot_bytes(uint32_t q0, uint32_t q1, const float *x, float bias)
+{
+    float s = 0.0f;
+    s = fmaf(gemv_byte<0>(q0, bias), x[0], s);
+    s = fmaf(gemv_byte<1>(q0, bias), x[1], s);
+    s = fmaf(gemv_byte<2>(q0, bias), x[2], s);
+    s = fmaf(gemv_byte<3>(q0, bias), x[3], s);
+    s = fmaf(gemv_byte<0>(q1, bias), x[4], s);
+    s = fmaf(gemv_byte<1>(q1, bias), x[5], s);
+    s = fmaf(gemv_byte<2>(q1, bias), x[6], s);
+    s = fmaf(gemv_byte<3>(q1, bias), x[7], s);
+    return s;
+}
+
+
+// Codes b < 128 (every format but Q8_0): byte I of w placed as the float
+// bits [0, 0, b, 0x3F] is exactly 0.5 + b / 256 (one PRMT, no FADD):
+// the 7 code bits land at the top of the mantissa, the exponent is 2^-1.
+template <int I>
+GEMV_HD float gemv_code(uint32_t w)
+{
+#ifdef __CUDA_ARCH__
+    uint32_t u = __byte_perm(w, 0x3F000000u, 0x7044 + (I << 8));
+#else
+    uint32_t u = 0x3F000000u | (((w >> (8 * I)) & 0xFF) << 16);
+#endif
+    return gemv_as_float(u);
+}
+
+// sum_i (b_i - bias) * x[i] over the 8 codes b_i < 128 in the bytes of q0
+// (elements 0..3) and q1 (4..7); xs = x[0] + ... + x[7].
+// With f_i = 0.5 + b_i / 256: sum b_i x_i = 256 sum f_i x_i - 128 xs. Two
+// FMAs per element (PRMT, FFMA); the cancellation against 128 xs costs
+// about 5 bits (f_i is at least 0.5, b_i / 256 at most 0.5), far inside
+// the 1e-3 bound: measured rel. error ~1e-6 instead of ~1e-7. Two
+// accumulators halve the dependent FMA chain.
+GEMV_HD float gemv_dot_codes(uint32_t q0, uint32_t q1, const float *x, float xs, float bias)
+{
+    float s0 = gemv_code<0>(q0) * x[0];
+    float s1 = gemv_code<1>(q0) * x[1];
+    s0 = fmaf(gemv_code<2>(q0), x[2], s0);
+    s1 = fmaf(gemv_code<3>(q0), x[3], s1);
+    s0 = fmaf(gemv_code<0>(q1), x[4], s0);
+    s1 = fmaf(gemv_code<1>(q1), x[5], s1);
+    s0 = fmaf(gemv_code<2>(q1), x[6], s0);
+    s1 = fmaf(gemv_code<3>(q1), x[7], s1);
+    return fmaf(256.0f, s0 + s1, -(128.0f + bias) * xs);
+}
+
+// Bits 0..3 of b spread to bit 0 of bytes 0..3 (b * 0x00204081 puts bit k
+// at 8k + (bits above, masked off)).
+GEMV_HD uint32_t gemv_spread4(uint32_t b)
+{
+    return ((b & 0xF) * 0x00204081u) & 0x01010101u;
+}
+
+// ---- reads from a staged step (shared memory, or host memory in the
+// emulator). Staged buffers are padded so a read may run 4 bytes past. ----
+
+GEMV_HD uint32_t gemv_ld16(const uint8_t *p) // p 2-byte aligned
+{
+    return *(const uint16_t *)p;
+}
+
+GEMV_HD uint32_t gemv_ld32(const uint8_t *p) // any alignment
+{
+#ifdef __CUDA_ARCH__
+    unsigned mis = (unsigned)((uintptr_t)p & 3);
+    const uint32_t *a = (const uint32_t *)(p - mis);
+    return __funnelshift_r(a[0], a[1], 8 * mis);
+#else
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#endif
+}
+
+GEMV_HD uint2 gemv_ld64(const uint8_t *p) // any alignment
+{
+#ifdef __CUDA_ARCH__
+    unsigned mis = (unsigned)((uintptr_t)p & 3);
+    const uint32_t *a = (const uint32_t *)(p - mis);
+    uint32_t a0 = a[0], a1 = a[1], a2 = a[2];
+    return make_uint2(__funnelshift_r(a0, a1, 8 * mis), __funnelshift_r(a1, a2, 8 * mis));
+#else
+    uint2 v;
+    memcpy(&v.x, p, 4);
+    memcpy(&v.y, p + 4, 4);
+    return v;
+#endif
+}
+
+// ---- warp reduction ----------------------------------------------------
+
+static __device__ __forceinline__ float gemv_warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// ---- cp.async (sm_80+): global -> shared without registers ---------------
+
+static __device__ __forceinline__ void gemv_cp16(void *smem, const void *gmem)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    // .cg: cache in L2 only; the weights are used once.
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
+}
+
+static __device__ __forceinline__ void gemv_cp_commit(void)
+{
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+
+template <int N>
+static __device__ __forceinline__ void gemv_cp_wait(void)
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Tuning knobs (defaults measured on the H100, bench/NOTES.md); the
+// test build may override them with -D to compare variants.
+#ifndef GEMV_NR
+#define GEMV_NR 0 // rows per block (x reuse); 0: by type, see gemv_cfg
+#endif
+#ifndef GEMV_WPB
+#define GEMV_WPB 4 // warps per block when blocks are plentiful
+#endif
+#ifndef GEMV_STAGE_BYTES
+#define GEMV_STAGE_BYTES 8192 // staging bytes per warp
+#endif
+
+// ---- the launch shape, a pure function of (decoder, ROWS, COLS) ----------
+//
+// A decoder D gives BYTES (bytes of 256 consecutive elements of a row) and
+// dot8(group, lane, x8, xsum): the sum over e = 8*lane .. 8*lane+7 of
+// W[e] * x8[e - 8*lane] for the 256-element group at `group`; xsum =
+// x8[0] + ... + x8[7] (formats with an offset use it, once for NR rows).
+template <class D, int ROWS, int COLS>
+struct gemv_cfg {
+    static_assert(COLS % 256 == 0, "gemv: COLS must be a multiple of 256");
+    // Rows per block: formats under 1 byte per element are issue-bound,
+    // and more rows per x load help them (Q4_K +4 points at NR = 8);
+    // Q8_0 and the float types lose with 8 (bench/NOTES.md, v2).
+    static const int NR = GEMV_NR ? GEMV_NR : D::BYTES < 256 ? 8 : 4;
+    static const int G = (COLS / 256) % 2 == 0 ? 2 : 1;    // 256-groups per step
+    static const int NSTEP = COLS / (256 * G);              // steps per row
+    static const int RB = COLS / 256 * D::BYTES;            // bytes per row
+    static const int CB = G * D::BYTES;                     // bytes per row-step
+    static const int CW = CB / 16 + 2;                      // 16-byte words covering a row-step
+    static const int SLOT = NR * CW + 1;                    // words per stage (+1: over-read pad)
+    static const int ST0 = GEMV_STAGE_BYTES / (SLOT * 16);  // about 8 KiB of stages per warp
+    static const int STAGES = ST0 < 2 ? 2 : ST0 > 4 ? 4 : ST0;
+    static const int BLOCKS = (ROWS + NR - 1) / NR;
+    // Fewer than 8 blocks per SM (132 SMs on an H100): split the columns
+    // over more warps so enough bytes are in flight.
+    static const int WPB0 = BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
+    static const int WPB = WPB0 > NSTEP ? NSTEP : WPB0;    // warps per block
+    static const int THREADS = 32 * WPB;
+    static const size_t SMEM = (size_t)WPB * STAGES * SLOT * 16;
+};
+
+// Byte offset in W of row r, step s.
+template <class C>
+GEMV_HD uint64_t gemv_step_byte(int r, int s)
+{
+    return (uint64_t)r * C::RB + (uint64_t)s * C::CB;
+}
+
+// ---- the kernel skeleton ---------------------------------------------------
+// grid: C::BLOCKS; block: C::THREADS; dynamic shared memory: C::SMEM.
+// w must be 16-byte aligned and readable up to the next 16-byte boundary
+// past its last byte (the arena rounds every tensor up to 256 bytes).
+template <class D, int ROWS, int COLS>
+static __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
+                                                 const float *__restrict__ x,
+                                                 float *__restrict__ y)
+{
+    typedef gemv_cfg<D, ROWS, COLS> C;
+    extern __shared__ uint4 gemv_smem[];
+    __shared__ float part[C::WPB][C::NR];
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int r0 = blockIdx.x * C::NR;
+    uint4 *stage = gemv_smem + warp * C::STAGES * C::SLOT;
+    const uint4 *w16 = (const uint4 *)w;
+    // This warp's steps: warp, warp + WPB, ...; j counts them.
+    const int nmine = warp < C::NSTEP ? (C::NSTEP - 1 - warp) / C::WPB + 1 : 0;
+
+    float acc[C::NR];
+#pragma unroll
+    for (int i = 0; i < C::NR; i++)
+        acc[i] = 0.0f;
+
+    // Stage step j of this warp into slot j % STAGES (one commit group per
+    // step, empty past the end, so that wait_group counts stay uniform).
+    auto issue = [&](int j) {
+        if (j < nmine) {
+            const int s = warp + j * C::WPB;
+            uint4 *dst = stage + (j % C::STAGES) * C::SLOT;
+            for (int t = lane; t < C::NR * C::CW; t += 32) {
+                const int i = t / C::CW, k = t - i * C::CW;
+                const uint64_t a = gemv_step_byte<C>(r0 + i, s);
+                const uint64_t first = a >> 4, last = (a + C::CB - 1) >> 4;
+                if (r0 + i < ROWS && first + k <= last)
+                    gemv_cp16(dst + t, w16 + first + k);
+            }
+        }
+        gemv_cp_commit();
+    };
+
+#pragma unroll
+    for (int j = 0; j < C::STAGES - 1; j++)
+        issue(j);
+
+    for (int j = 0; j < nmine; j++) {
+        issue(j + C::STAGES - 1);
+        const int s = warp + j * C::WPB;
+
+        // x for this step, loaded while the weights are in flight.
+        float xv[C::G][8], xs[C::G];
+#pragma unroll
+        for (int g = 0; g < C::G; g++) {
+            const float4 *xp = (const float4 *)(x + (size_t)s * 256 * C::G + g * 256 + lane * 8);
+            float4 a = __ldg(xp), b = __ldg(xp + 1);
+            xv[g][0] = a.x; xv[g][1] = a.y; xv[g][2] = a.z; xv[g][3] = a.w;
+            xv[g][4] = b.x; xv[g][5] = b.y; xv[g][6] = b.z; xv[g][7] = b.w;
+            xs[g] = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
+        }
+
+        gemv_cp_wait<C::STAGES - 1>();
+        __syncwarp();
+        const uint4 *slot = stage + (j % C::STAGES) * C::SLOT;
+#pragma unroll
+        for (int i = 0; i < C::NR; i++) {
+            const uint64_t a = gemv_step_byte<C>(r0 + i, s);
+            const uint8_t *rowb = (const uint8_t *)(slot + i * C::CW) + (a & 15);
+#pragma unroll
+            for (int g = 0; g < C::G; g++)
+                acc[i] += D::dot8(rowb + g * D::BYTES, lane, xv[g], xs[g]);
+        }
+        __syncwarp(); // the slot is refilled by the next iteration's issue
+    }
+    gemv_cp_wait<0>();
+
+#pragma unroll
+    for (int i = 0; i < C::NR; i++) {
+        float v = gemv_warp_sum(acc[i]);
+        if (lane == 0)
+            part[warp][i] = v;
+    }
+    __syncthreads();
+    if (threadIdx.x < C::NR && r0 + (int)threadIdx.x < ROWS) {
+        float v = 0.0f;
+#pragma unroll
+        for (int k = 0; k < C::WPB; k++)
+            v += part[k][threadIdx.x];
+        y[r0 + threadIdx.x] = v;
+    }
+}
+
+// Host side of one instance: raise the shared-memory limit once, launch.
+template <class D, int ROWS, int COLS>
+static int gemv_run(void (*kern)(const uint8_t *, const float *, float *),
+                    const void *w, const float *x, float *y, cudaStream_t s)
+{
+    typedef gemv_cfg<D, ROWS, COLS> C;
+    static int ready;
+    if (!ready) {
+        if (C::SMEM > 48 * 1024 &&
+            cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)C::SMEM) != cudaSuccess)
+            return -2;
+        ready = 1;
+    }
+    kern<<<C::BLOCKS, C::THREADS, C::SMEM, s>>>((const uint8_t *)w, x, y);
+    return 0;
+}
+
+// The same computation on the CPU, block by block, warp by warp, lane by
+// lane, with the same staging (whole 16-byte words, decoder at the byte
+// offset): checks the decoders and the index arithmetic without a GPU.
+// The sums are in a different order than the GPU's (lanes are added left
+// to right), so results agree to rounding, not bit for bit.
+template <class D, int ROWS, int COLS>
+static void gemv_emulate_body(const void *w, const float *x, float *y)
+{
+    typedef gemv_cfg<D, ROWS, COLS> C;
+    const uint8_t *w8 = (const uint8_t *)w;
+    uint4 buf[C::CW + 1];
+    for (int r = 0; r < ROWS; r++) {
+        double acc = 0.0;
+        for (int s = 0; s < C::NSTEP; s++) {
+            const uint64_t a = gemv_step_byte<C>(r, s);
+            const uint64_t first = a >> 4, last = (a + C::CB - 1) >> 4;
+            memset(buf, 0xA5, sizeof buf); // garbage where nothing is staged
+            memcpy(buf, w8 + first * 16, (size_t)(last - first + 1) * 16);
+            const uint8_t *rowb = (const uint8_t *)buf + (a & 15);
+            for (int g = 0; g < C::G; g++)
+                for (int lane = 0; lane < 32; lane++) {
+                    const float *xp = x + (size_t)s * 256 * C::G + g * 256 + lane * 8;
+                    float xs = ((xp[0] + xp[1]) + (xp[2] + xp[3])) + ((xp[4] + xp[5]) + (xp[6] + xp[7]));
+                    acc += D::dot8(rowb + g * D::BYTES, lane, xp, xs);
+                }
+        }
+        y[r] = (float)acc;
+    }
+}
+
+#endif

@@ -1,0 +1,499 @@
+// test_gemv.cu - the generated dequant+GEMV kernels against the CPU
+// reference, on fresh random inputs of the real shapes, with their speed.
+//
+//   test_gemv [--emulate | --check-only] [LIST]
+//
+// LIST (default tests/gpu/gemv-test.list) holds "TYPE ROWS COLS" lines; the
+// same file generated the kernel instances (GNUmakefile, test-gpu), so
+// every line has a kernel. For each line:
+//   - random weights: random bytes, every f16 scale (or f16/bf16/f32
+//     value) overwritten by a finite random number, so every code of every
+//     field occurs; x uniform in [-1, 1];
+//   - reference: each row dequantized by dequant_row (src/dequant.c, the
+//     CPU oracle) and dotted with x in double;
+//   - the kernel runs once with y poisoned with NaN; pass when no output is
+//     NaN or infinite and ||y - ref|| / ||ref|| < 1e-3 (f32 accumulation of
+//     exact products lands near 1e-6; one misdecoded element per row of
+//     4096 would give about 1e-2, see the negative checks);
+//   - time: the median over 5 replays of a CUDA graph of launches that
+//     rotate over copies of W totalling > 4x L2, so W streams from HBM; GB/s
+//     counts W + x + y bytes, next to the device-to-device copy bandwidth
+//     measured at start (bytes read + written).
+// Negative checks (the test must be able to fail): the first case's
+// output against its reference shifted by one row, against a reference
+// missing one element per row, and with one output set to NaN: each must
+// be rejected by the same comparison.
+//
+// --check-only skips the timing (for compute-sanitizer runs).
+// --emulate runs no GPU: gemv_emulate (the kernels' staging and lane
+// arithmetic on the CPU) against the same reference, for the lines with
+// at most 4096 rows and 4096 columns.
+#include <cuda_runtime.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cuda_check.h"
+#include "gemv.h"
+
+extern "C" {
+#if !defined(_Static_assert)
+#define _Static_assert static_assert
+#endif
+#include "dequant.h"
+#include "half.h"
+#include "quant.h"
+}
+
+#define GEMV_TOL 1e-3
+
+// ---- a tiny thread pool: fn(ctx, i) for i in [0, n) over all cores ------
+
+struct par_job {
+    void (*fn)(void *, uint64_t);
+    void *ctx;
+    uint64_t n, next;
+    pthread_mutex_t mu;
+};
+
+static void *par_worker(void *arg)
+{
+    par_job *j = (par_job *)arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        uint64_t i = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (i >= j->n)
+            return NULL;
+        j->fn(j->ctx, i);
+    }
+}
+
+static void par_for(uint64_t n, void (*fn)(void *, uint64_t), void *ctx)
+{
+    par_job j = {fn, ctx, n, 0, PTHREAD_MUTEX_INITIALIZER};
+    long nt = sysconf(_SC_NPROCESSORS_ONLN);
+    nt = nt < 1 ? 1 : nt > 64 ? 64 : nt;
+    pthread_t th[64];
+    for (long t = 0; t < nt; t++)
+        pthread_create(&th[t], NULL, par_worker, &j);
+    for (long t = 0; t < nt; t++)
+        pthread_join(th[t], NULL);
+}
+
+// ---- random inputs ---------------------------------------------------------
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static float rng_f32(uint64_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(rng_next(s) >> 40) * (1.0f / 16777216.0f);
+}
+
+// Offsets of the f16 scale fields in one block of a quantized type.
+static int scale_fields(uint32_t type, int off[2])
+{
+    switch (type) {
+    case GGML_TYPE_Q4_0: off[0] = offsetof(block_q4_0, d); return 1;
+    case GGML_TYPE_Q4_1: off[0] = offsetof(block_q4_1, d); off[1] = offsetof(block_q4_1, m); return 2;
+    case GGML_TYPE_Q5_0: off[0] = offsetof(block_q5_0, d); return 1;
+    case GGML_TYPE_Q5_1: off[0] = offsetof(block_q5_1, d); off[1] = offsetof(block_q5_1, m); return 2;
+    case GGML_TYPE_Q8_0: off[0] = offsetof(block_q8_0, d); return 1;
+    case GGML_TYPE_Q2_K: off[0] = offsetof(block_q2_K, d); off[1] = offsetof(block_q2_K, dmin); return 2;
+    case GGML_TYPE_Q3_K: off[0] = offsetof(block_q3_K, d); return 1;
+    case GGML_TYPE_Q4_K: off[0] = offsetof(block_q4_K, d); off[1] = offsetof(block_q4_K, dmin); return 2;
+    case GGML_TYPE_Q5_K: off[0] = offsetof(block_q5_K, d); off[1] = offsetof(block_q5_K, dmin); return 2;
+    case GGML_TYPE_Q6_K: off[0] = offsetof(block_q6_K, d); return 1;
+    default: return 0;
+    }
+}
+
+struct gen_ctx {
+    uint32_t type, cols;
+    size_t row_bytes;
+    uint8_t *w;
+    uint64_t seed;
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    memcpy(p, &v, 2);
+}
+
+// Row r of W: its own seed, so the contents do not depend on the threads.
+static void gen_row(void *arg, uint64_t r)
+{
+    gen_ctx *c = (gen_ctx *)arg;
+    uint64_t s = c->seed ^ (0x9E3779B97F4A7C15ULL * (r + 1));
+    uint8_t *row = c->w + r * c->row_bytes;
+    switch (c->type) {
+    case GGML_TYPE_F32:
+        for (uint32_t i = 0; i < c->cols; i++) {
+            float v = rng_f32(&s, -1.0f, 1.0f);
+            memcpy(row + 4 * i, &v, 4);
+        }
+        return;
+    case GGML_TYPE_F16:
+        for (uint32_t i = 0; i < c->cols; i++)
+            put16(row + 2 * i, f32_to_f16(rng_f32(&s, -1.0f, 1.0f)));
+        return;
+    case GGML_TYPE_BF16:
+        for (uint32_t i = 0; i < c->cols; i++)
+            put16(row + 2 * i, f32_to_bf16(rng_f32(&s, -1.0f, 1.0f)));
+        return;
+    }
+    for (size_t i = 0; i < c->row_bytes; i += 8) {
+        uint64_t v = rng_next(&s);
+        memcpy(row + i, &v, c->row_bytes - i < 8 ? c->row_bytes - i : 8);
+    }
+    const ggml_type_info *ti = ggml_type_get(c->type);
+    int off[2], nf = scale_fields(c->type, off);
+    for (size_t b = 0; b < c->row_bytes; b += ti->type_size)
+        for (int f = 0; f < nf; f++)
+            put16(row + b + off[f], f32_to_f16(rng_f32(&s, -0.05f, 0.05f)));
+}
+
+struct ref_ctx {
+    uint32_t type, cols;
+    size_t row_bytes;
+    const uint8_t *w;
+    const float *x;
+    double *ref;
+};
+
+static void ref_row(void *arg, uint64_t r)
+{
+    ref_ctx *c = (ref_ctx *)arg;
+    static __thread float *buf;
+    static __thread uint32_t cap;
+    if (cap < c->cols) {
+        free(buf);
+        buf = (float *)malloc(sizeof(float) * c->cols);
+        cap = c->cols;
+    }
+    dequant_row(c->type, c->w + r * c->row_bytes, buf, c->cols);
+    double s = 0.0;
+    for (uint32_t i = 0; i < c->cols; i++)
+        s += (double)buf[i] * (double)c->x[i];
+    c->ref[r] = s;
+}
+
+// ||y - ref|| / ||ref||; +inf when y holds a NaN or an infinity.
+static double rel_err(const float *y, const double *ref, uint32_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!isfinite(y[i]))
+            return INFINITY;
+        double d = (double)y[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+    }
+    return den > 0.0 ? sqrt(num / den) : sqrt(num);
+}
+
+static int passes(double e)
+{
+    return e < GEMV_TOL; // NaN compares false: never passes
+}
+
+// ---- the list -----------------------------------------------------------------
+
+struct gcase {
+    uint32_t type, rows, cols;
+};
+
+static std::vector<gcase> read_list(const char *path)
+{
+    std::vector<gcase> v;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "test_gemv: %s: cannot open\n", path);
+        exit(1);
+    }
+    char line[256];
+    int ln = 0;
+    while (fgets(line, sizeof line, f)) {
+        ln++;
+        char *h = strchr(line, '#');
+        if (h)
+            *h = 0;
+        char name[32];
+        unsigned r, c;
+        int n = sscanf(line, "%31s %u %u", name, &r, &c);
+        if (n <= 0)
+            continue;
+        int t = n == 3 ? ggml_type_from_name(name) : -1;
+        if (t < 0) {
+            fprintf(stderr, "test_gemv: %s: line %d: found \"%s\", expected TYPE ROWS COLS\n", path, ln, line);
+            exit(1);
+        }
+        v.push_back(gcase{(uint32_t)t, r, c});
+    }
+    fclose(f);
+    return v;
+}
+
+// ---- one case -----------------------------------------------------------------
+
+struct host_case {
+    size_t row_bytes, w_bytes, w_alloc;
+    uint8_t *w;
+    std::vector<float> x;
+    std::vector<double> ref;
+};
+
+static void host_case_make(host_case *h, const gcase &c, uint64_t seed)
+{
+    h->row_bytes = ggml_row_size(c.type, c.cols);
+    h->w_bytes = h->row_bytes * c.rows;
+    h->w_alloc = (h->w_bytes + 255) & ~(size_t)255;
+    h->w = (uint8_t *)malloc(h->w_alloc);
+    if (!h->w) {
+        fprintf(stderr, "test_gemv: out of host memory (%zu bytes)\n", h->w_alloc);
+        exit(1);
+    }
+    memset(h->w + h->w_bytes, 0, h->w_alloc - h->w_bytes);
+    gen_ctx g = {c.type, c.cols, h->row_bytes, h->w, seed};
+    par_for(c.rows, gen_row, &g);
+    uint64_t s = seed * 7 + 1;
+    h->x.resize(c.cols);
+    for (uint32_t i = 0; i < c.cols; i++)
+        h->x[i] = rng_f32(&s, -1.0f, 1.0f);
+    h->ref.resize(c.rows);
+    ref_ctx rc = {c.type, c.cols, h->row_bytes, h->w, h->x.data(), h->ref.data()};
+    par_for(c.rows, ref_row, &rc);
+}
+
+static double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// Device-to-device copy bandwidth, bytes read + written per second.
+static double measure_d2d(void)
+{
+    const size_t n = (size_t)1 << 30;
+    void *a, *b;
+    CUDA_CHECK(cudaMalloc(&a, n));
+    CUDA_CHECK(cudaMalloc(&b, n));
+    CUDA_CHECK(cudaMemset(a, 1, n));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    CUDA_CHECK(cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice));
+    std::vector<double> t;
+    for (int i = 0; i < 10; i++) {
+        CUDA_CHECK(cudaEventRecord(e0));
+        CUDA_CHECK(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice));
+        CUDA_CHECK(cudaEventRecord(e1));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        t.push_back(ms * 1e-3);
+    }
+    CUDA_CHECK(cudaFree(a));
+    CUDA_CHECK(cudaFree(b));
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    return 2.0 * (double)n / median(t);
+}
+
+static int launch(const gcase &c, const void *w, const float *x, float *y, cudaStream_t s)
+{
+    int rc = gemv_launch(c.type, c.rows, c.cols, w, x, y, s);
+    if (rc != 0) {
+        fprintf(stderr, "test_gemv: gemv_launch(%s, %u, %u) returned %d\n",
+                ggml_type_name(c.type), c.rows, c.cols, rc);
+        exit(1);
+    }
+    CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
+// Median seconds per launch, W streamed from HBM (copies rotated).
+static double time_case(const gcase &c, const host_case &h, const uint8_t *dw,
+                        const float *dx, float *dy, size_t l2, cudaStream_t s)
+{
+    size_t k = (4 * l2 + h.w_bytes - 1) / h.w_bytes;
+    size_t free_b, total_b;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    size_t kmax = (free_b / 2) / h.w_alloc;
+    k = std::max<size_t>(1, std::min<size_t>(std::min<size_t>(k, kmax), 256));
+    std::vector<uint8_t *> copies(k);
+    copies[0] = (uint8_t *)dw;
+    for (size_t i = 1; i < k; i++) {
+        CUDA_CHECK(cudaMalloc(&copies[i], h.w_alloc));
+        CUDA_CHECK(cudaMemcpy(copies[i], dw, h.w_alloc, cudaMemcpyDeviceToDevice));
+    }
+    size_t n = std::max<size_t>(k, 20);
+    cudaGraph_t g;
+    cudaGraphExec_t ge;
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (size_t i = 0; i < n; i++)
+        launch(c, copies[i % k], dx, dy, s);
+    CUDA_CHECK(cudaStreamEndCapture(s, &g));
+    CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    CUDA_CHECK(cudaGraphLaunch(ge, s)); // warm-up
+    std::vector<double> t;
+    for (int r = 0; r < 5; r++) {
+        CUDA_CHECK(cudaEventRecord(e0, s));
+        CUDA_CHECK(cudaGraphLaunch(ge, s));
+        CUDA_CHECK(cudaEventRecord(e1, s));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        t.push_back(ms * 1e-3 / (double)n);
+    }
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    CUDA_CHECK(cudaGraphExecDestroy(ge));
+    CUDA_CHECK(cudaGraphDestroy(g));
+    for (size_t i = 1; i < k; i++)
+        CUDA_CHECK(cudaFree(copies[i]));
+    return median(t);
+}
+
+// The comparison must reject wrong outputs: returns the number of
+// negative checks that were (wrongly) accepted.
+static int negative_checks(const gcase &c, const host_case &h, const std::vector<float> &y)
+{
+    int bad = 0;
+    std::vector<double> alt(c.rows);
+    // 1. a kernel that read the neighbouring row
+    for (uint32_t r = 0; r < c.rows; r++)
+        alt[r] = h.ref[(r + 1) % c.rows];
+    double e1 = rel_err(y.data(), alt.data(), c.rows);
+    // 2. a kernel that misdecoded one element per row (element cols / 2)
+    std::vector<float> wr(c.cols);
+    for (uint32_t r = 0; r < c.rows; r++) {
+        dequant_row(c.type, h.w + r * h.row_bytes, wr.data(), c.cols);
+        alt[r] = h.ref[r] - (double)wr[c.cols / 2] * h.x[c.cols / 2];
+    }
+    double e2 = rel_err(y.data(), alt.data(), c.rows);
+    // 3. one output never written (still the NaN poison)
+    std::vector<float> yn = y;
+    yn[c.rows / 3] = NAN;
+    double e3 = rel_err(yn.data(), h.ref.data(), c.rows);
+    printf("negative checks on %s %ux%u: shifted-row ref %.3g, one-element-missing ref %.3g, "
+           "one NaN output %g: each must FAIL: %s %s %s\n",
+           ggml_type_name(c.type), c.rows, c.cols, e1, e2, e3,
+           passes(e1) ? "passed(BAD)" : "FAIL(ok)", passes(e2) ? "passed(BAD)" : "FAIL(ok)",
+           passes(e3) ? "passed(BAD)" : "FAIL(ok)");
+    bad += passes(e1) + passes(e2) + passes(e3);
+    // 4. a shape with no instance is refused
+    if (gemv_launch(c.type, c.rows + 1, c.cols, NULL, NULL, NULL, 0) != -1) {
+        printf("negative check: gemv_launch of a shape with no instance did not return -1\n");
+        bad++;
+    }
+    return bad;
+}
+
+static int run_emulate(const std::vector<gcase> &list)
+{
+    int fails = 0, n = 0;
+    for (size_t i = 0; i < list.size(); i++) {
+        const gcase &c = list[i];
+        if (c.rows > 4096 || c.cols > 4096)
+            continue;
+        host_case h;
+        host_case_make(&h, c, 1000 + i);
+        std::vector<float> y(c.rows, NAN);
+        int rc = gemv_emulate(c.type, c.rows, c.cols, h.w, h.x.data(), y.data());
+        double e = rc == 0 ? rel_err(y.data(), h.ref.data(), c.rows) : INFINITY;
+        int ok = passes(e);
+        printf("emulate %-5s %6ux%-6u rel_err %.2e %s\n", ggml_type_name(c.type), c.rows, c.cols,
+               e, ok ? "ok" : "FAIL");
+        fails += !ok;
+        if (n == 0)
+            fails += negative_checks(c, h, y);
+        n++;
+        free(h.w);
+    }
+    printf("test_gemv --emulate: %d cases, %d failures\n", n, fails);
+    return fails ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = "tests/gpu/gemv-test.list";
+    int emulate = 0, check_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--emulate"))
+            emulate = 1;
+        else if (!strcmp(argv[i], "--check-only"))
+            check_only = 1;
+        else
+            path = argv[i];
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    std::vector<gcase> list = read_list(path);
+    if (emulate)
+        return run_emulate(list);
+
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    double d2d = check_only ? 1.0 : measure_d2d();
+    printf("device: %s, %d SMs, L2 %d MiB; d2d copy %.0f GB/s (read + written)\n", prop.name,
+           prop.multiProcessorCount, prop.l2CacheSize >> 20, d2d * 1e-9);
+    printf("%-5s %14s %10s %9s %8s %6s %s\n", "type", "rows x cols", "rel_err", "us", "GB/s",
+           "%d2d", "result");
+
+    cudaStream_t s;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    int fails = 0, n = 0;
+    for (size_t i = 0; i < list.size(); i++) {
+        const gcase &c = list[i];
+        host_case h;
+        host_case_make(&h, c, 1 + i);
+        uint8_t *dw;
+        float *dx, *dy;
+        CUDA_CHECK(cudaMalloc(&dw, h.w_alloc));
+        CUDA_CHECK(cudaMalloc(&dx, sizeof(float) * c.cols));
+        CUDA_CHECK(cudaMalloc(&dy, sizeof(float) * c.rows));
+        CUDA_CHECK(cudaMemcpy(dw, h.w, h.w_alloc, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(dx, h.x.data(), sizeof(float) * c.cols, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemset(dy, 0xFF, sizeof(float) * c.rows)); // NaN poison
+        launch(c, dw, dx, dy, s);
+        CUDA_CHECK(cudaStreamSynchronize(s));
+        std::vector<float> y(c.rows);
+        CUDA_CHECK(cudaMemcpy(y.data(), dy, sizeof(float) * c.rows, cudaMemcpyDeviceToHost));
+        double e = rel_err(y.data(), h.ref.data(), c.rows);
+        int ok = passes(e);
+        if (i == 0)
+            fails += negative_checks(c, h, y);
+
+        double t = check_only ? 1.0 : time_case(c, h, dw, dx, dy, (size_t)prop.l2CacheSize, s);
+        double bytes = (double)h.w_bytes + 4.0 * c.cols + 4.0 * c.rows;
+        printf("%-5s %6ux%-7u %10.2e %9.2f %8.0f %5.1f%% %s\n", ggml_type_name(c.type), c.rows,
+               c.cols, e, t * 1e6, bytes / t * 1e-9, 100.0 * bytes / t / d2d, ok ? "ok" : "FAIL");
+        fails += !ok;
+        n++;
+        CUDA_CHECK(cudaFree(dw));
+        CUDA_CHECK(cudaFree(dx));
+        CUDA_CHECK(cudaFree(dy));
+        free(h.w);
+    }
+    printf("test_gemv: %d cases, %d failures\n", n, fails);
+    return fails ? 1 : 0;
+}
