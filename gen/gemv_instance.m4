@@ -1,21 +1,22 @@
 m4_dnl gemv_instance.m4 - one dequant+GEMV instance, included by every
 m4_dnl family template: KNAME (the launcher name), DEC (the decoder),
 m4_dnl ROWS and COLS come from gen/gemv-instances.sh (m4 -P -D...).
+m4_dnl gemv_path picks the register path (v4) or the staged one (v3).
 
 // ---- KNAME: y[ROWS] = W[ROWS x COLS] . x[COLS], decoder DEC ----
-static __global__ void __launch_bounds__(gemv_cfg<DEC, ROWS, COLS>::THREADS)
+static __global__ void __launch_bounds__(gemv_path<DEC, ROWS, COLS>::THREADS)
 KNAME`'_k(const uint8_t *__restrict__ w, const float *__restrict__ x, float *__restrict__ y)
 {
-    gemv_body<DEC, ROWS, COLS>(w, x, y);
+    gemv_path<DEC, ROWS, COLS>::body(w, x, y);
 }
 
 extern "C" int KNAME`'(const void *w, const float *x, float *y, cudaStream_t s)
 {
-    return gemv_run<DEC, ROWS, COLS>(KNAME`'_k, w, x, y, s);
+    return gemv_path<DEC, ROWS, COLS>::run(KNAME`'_k, w, x, y, s);
 }
 
 extern "C" int KNAME`'_emu(const void *w, const float *x, float *y)
 {
-    gemv_emulate_body<DEC, ROWS, COLS>(w, x, y);
+    gemv_path<DEC, ROWS, COLS>::emulate(w, x, y);
     return 0;
 }

@@ -128,5 +128,213 @@ struct gemv_dec_q6_k {
         return d * (float)sc * gemv_dot_codes(q0, q1, x, xs, 32.0f);
     }
 };
+
+// ---- v4 register decoders (gemv_body_reg in kernels/gemv_common.cuh) ----
+// A 1024-column step is 4 super-blocks; lane l takes super-block
+// sb = l / 8 of the step and its j = l % 8 share of 32 elements.
+
+// The two 6-bit scales (or mins) of sub-blocks 2c, 2c + 1 of Q4_K/Q5_K as
+// bytes 0, 1 of one word, from header words y = scales[0..3], z =
+// scales[4..7], v = scales[8..11] (get_scale_min_k4, both at once):
+//   c < 2:  sc = y >> 16c & 0x3F3F,  m = z >> 16c & 0x3F3F
+//   c >= 2: sc = (v >> sh & 0x0F0F) | (y >> sh + 2 & 0x3030),
+//           m  = (v >> sh + 4 & 0x0F0F) | (z >> sh + 2 & 0x3030), sh = 16 (c & 1)
+// Every shift and select is a lane constant (gemv_k4_lane).
+struct gemv_k4_lane {
+    int xa, xb;          // x offsets of the two runs in the step
+    unsigned hoff, qoff; // header and qs word byte offsets in the step
+    unsigned qhoff, s5;  // Q5_K: qh word offset, bit of sub-block 2c
+    bool hi;             // c >= 2
+    unsigned sh, shm, shb;
+};
+
+static __host__ __device__ __forceinline__ gemv_k4_lane gemv_k4_lane_init(int lane, int bytes, int qs, int qh)
+{
+    const int sb = lane >> 3, j = lane & 7, c = j >> 1;
+    gemv_k4_lane L;
+    // qs word j holds elements 64c + 16 (j & 1) + 0..15 of sub-block 2c
+    // (low nibbles) and the same k of sub-block 2c + 1 (high nibbles).
+    L.xa = 256 * sb + 64 * c + 16 * (j & 1);
+    L.xb = L.xa + 32;
+    L.hoff = bytes * sb;
+    L.qoff = bytes * sb + qs + 16 * j;
+    L.qhoff = bytes * sb + qh + 16 * (j & 1);
+    L.s5 = 2 * c;
+    L.hi = c >= 2;
+    L.sh = 16 * (c & 1);
+    L.shm = L.sh + (L.hi ? 4 : 0);
+    L.shb = L.sh + (L.hi ? 2 : 0);
+    return L;
+}
+
+// d * (sc_a Sa + sc_b Sb) - dmin * (m_a sa + m_b sb) from header word h.
+static __host__ __device__ __forceinline__ float gemv_k4_combine(uint4 h, const gemv_k4_lane &L, float Sa,
+                                                                 float Sb, float sa, float sb)
+{
+    float d = gemv_f16(h.x & 0xFFFF), dmin = gemv_f16(h.x >> 16);
+    uint32_t sc = (((L.hi ? h.w : h.y) >> L.sh) & 0x0F0Fu) | ((h.y >> L.shb) & 0x3030u);
+    uint32_t m = (((L.hi ? h.w : h.z) >> L.shm) & 0x0F0Fu) | ((h.z >> L.shb) & 0x3030u);
+    float t = fmaf(gemv_u2f(sc & 0xFF), Sa, gemv_u2f(sc >> 8) * Sb);
+    float o = fmaf(gemv_u2f(m & 0xFF), sa, gemv_u2f(m >> 8) * sb);
+    return fmaf(d, t, -dmin * o);
+}
+
+// Rows per warp on the register path, from the v4 run (bench/NOTES.md):
+// 8 rows amortize the x loads best on 4096-column shapes; the down
+// projection (14336 columns, 4096 rows) is faster with fewer rows (more
+// blocks): 4 for Q4_K/Q8_0, 2 for the register-heavy Q5_K/Q6_K; Q4_0
+// wants 8 everywhere measured; Q6_K loses with 8 (167 registers at 4).
+
+// Q4_K: 144-byte super-blocks, 16-byte aligned: two 16-byte loads per lane
+// and row-step (header d, dmin, scales; qs word j).
+struct gemv_rdec_q4_k {
+    static const int STEP_BYTES = 4 * sizeof(block_q4_K);
+    static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; }
+    typedef gemv_k4_lane lane_t;
+    struct raw_t {
+        uint4 h, q;
+    };
+    static __host__ __device__ __forceinline__ lane_t lane_init(int lane)
+    {
+        return gemv_k4_lane_init(lane, sizeof(block_q4_K), offsetof(block_q4_K, qs), 0);
+    }
+    static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
+    {
+        raw_t r;
+        r.h = gemv_ldg16(p + L.hoff);
+        r.q = gemv_ldg16(p + L.qoff);
+        return r;
+    }
+    static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
+                                                         const float *xb, float sa, float sb)
+    {
+        const uint32_t M = 0x0F0F0F0Fu;
+        const uint4 q = r.q;
+        float Sa = gemv_dot_codes16(q.x & M, q.y & M, q.z & M, q.w & M, xa, sa, 0.0f);
+        float Sb = gemv_dot_codes16((q.x >> 4) & M, (q.y >> 4) & M, (q.z >> 4) & M, (q.w >> 4) & M, xb, sb, 0.0f);
+        return gemv_k4_combine(r.h, L, Sa, Sb, sa, sb);
+    }
+};
+template <>
+struct gemv_reg_of<gemv_dec_q4_k> {
+    typedef gemv_rdec_q4_k type;
+};
+
+// Q5_K: 176-byte super-blocks, 16-byte aligned: header, qh word j % 2
+// (the fifth bit of sub-block s is bit s of qh[k]), qs word j.
+struct gemv_rdec_q5_k {
+    static const int STEP_BYTES = 4 * sizeof(block_q5_K);
+    static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
+    typedef gemv_k4_lane lane_t;
+    struct raw_t {
+        uint4 h, qh, q;
+    };
+    static __host__ __device__ __forceinline__ lane_t lane_init(int lane)
+    {
+        return gemv_k4_lane_init(lane, sizeof(block_q5_K), offsetof(block_q5_K, qs), offsetof(block_q5_K, qh));
+    }
+    static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
+    {
+        raw_t r;
+        r.h = gemv_ldg16(p + L.hoff);
+        r.qh = gemv_ldg16(p + L.qhoff);
+        r.q = gemv_ldg16(p + L.qoff);
+        return r;
+    }
+    static __host__ __device__ __forceinline__ uint32_t lo5(uint32_t q, uint32_t qh, unsigned s)
+    {
+        return (q & 0x0F0F0F0Fu) | (((qh >> s) & 0x01010101u) << 4);
+    }
+    static __host__ __device__ __forceinline__ uint32_t hi5(uint32_t q, uint32_t qh, unsigned s)
+    {
+        return ((q >> 4) & 0x0F0F0F0Fu) | (((qh >> (s + 1)) & 0x01010101u) << 4);
+    }
+    static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
+                                                         const float *xb, float sa, float sb)
+    {
+        const uint4 q = r.q, h = r.qh;
+        float Sa = gemv_dot_codes16(lo5(q.x, h.x, L.s5), lo5(q.y, h.y, L.s5), lo5(q.z, h.z, L.s5),
+                                    lo5(q.w, h.w, L.s5), xa, sa, 0.0f);
+        float Sb = gemv_dot_codes16(hi5(q.x, h.x, L.s5), hi5(q.y, h.y, L.s5), hi5(q.z, h.z, L.s5),
+                                    hi5(q.w, h.w, L.s5), xb, sb, 0.0f);
+        return gemv_k4_combine(r.h, L, Sa, Sb, sa, sb);
+    }
+};
+template <>
+struct gemv_reg_of<gemv_dec_q5_k> {
+    typedef gemv_rdec_q5_k type;
+};
+
+// Q6_K: 210-byte super-blocks, only 2-byte aligned (super-block sb of a
+// step starts at 210 sb: byte 2 (sb & 1) of a 4-byte word), so 4-byte
+// loads and a funnel shift. Lane j: h = j / 4, u = (j / 2) % 2,
+// k0 = 16 (j % 2): ql[64h + 32u + k0 ..+15] holds t = u (low nibbles) and
+// t = u + 2 (high nibbles) of k = k0..k0+15; their high 2 bits are
+// qh[32h + k] >> 2t; scales[8h + 2t + k0 / 16]; elements 128h + 32t + k.
+struct gemv_rdec_q6_k {
+    static const int STEP_BYTES = 4 * sizeof(block_q6_K);
+    static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
+    struct lane_t {
+        int xa, xb;
+        unsigned ql, qh, sc, d; // 4-byte aligned word offsets in the step
+        unsigned sh;            // 8 * misalignment of the super-block (0, 16)
+        unsigned scsh;          // bit offset of the scale byte in its word
+        unsigned t2;            // 2u: qh shift of run a (run b: + 4)
+    };
+    struct raw_t {
+        uint32_t ql[5], qh[5], sc0, sc1, d;
+    };
+    static __host__ __device__ __forceinline__ lane_t lane_init(int lane)
+    {
+        const int sb = lane >> 3, j = lane & 7, h = j >> 2, u = (j >> 1) & 1, k0 = 16 * (j & 1);
+        const unsigned b = sizeof(block_q6_K) * sb, mis = b & 3;
+        lane_t L;
+        L.xa = 256 * sb + 128 * h + 32 * u + k0;
+        L.xb = L.xa + 64;
+        L.ql = b - mis + offsetof(block_q6_K, ql) + 64 * h + 32 * u + k0;
+        L.qh = b - mis + offsetof(block_q6_K, qh) + 32 * h + k0;
+        L.d = b - mis + offsetof(block_q6_K, d);
+        const unsigned o = b + offsetof(block_q6_K, scales) + 8 * h + 2 * u + (j & 1);
+        L.sc = o & ~3u;
+        L.scsh = 8 * (o & 3);
+        L.sh = 8 * mis;
+        L.t2 = 2 * u;
+        return L;
+    }
+    static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
+    {
+        raw_t r;
+GEMV_UNROLL
+        for (int k = 0; k < 5; k++) {
+            r.ql[k] = gemv_ldg4(p + L.ql + 4 * k);
+            r.qh[k] = gemv_ldg4(p + L.qh + 4 * k);
+        }
+        r.sc0 = gemv_ldg4(p + L.sc);
+        r.sc1 = gemv_ldg4(p + L.sc + 4); // t + 2: 4 scale bytes further
+        r.d = gemv_ldg4(p + L.d);
+        return r;
+    }
+    static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
+                                                         const float *xb, float sa, float sb)
+    {
+        uint32_t a[4], c[4];
+GEMV_UNROLL
+        for (int k = 0; k < 4; k++) {
+            uint32_t ql = gemv_funnel(r.ql[k], r.ql[k + 1], L.sh);
+            uint32_t qh = gemv_funnel(r.qh[k], r.qh[k + 1], L.sh);
+            a[k] = (ql & 0x0F0F0F0Fu) | (((qh >> L.t2) & 0x03030303u) << 4);
+            c[k] = ((ql >> 4) & 0x0F0F0F0Fu) | (((qh >> (L.t2 + 4)) & 0x03030303u) << 4);
+        }
+        float Sa = gemv_dot_codes16(a[0], a[1], a[2], a[3], xa, sa, 32.0f);
+        float Sb = gemv_dot_codes16(c[0], c[1], c[2], c[3], xb, sb, 32.0f);
+        float d = gemv_f16((r.d >> L.sh) & 0xFFFF);
+        float sca = (float)(int8_t)(r.sc0 >> L.scsh), scb = (float)(int8_t)(r.sc1 >> L.scsh);
+        return d * fmaf(sca, Sa, scb * Sb);
+    }
+};
+template <>
+struct gemv_reg_of<gemv_dec_q6_k> {
+    typedef gemv_rdec_q6_k type;
+};
 #endif
 m4_include(gemv_instance.m4)

@@ -93,5 +93,103 @@ struct gemv_dec_q8_0 {
                gemv_dot_bytes(q.x ^ 0x80808080u, q.y ^ 0x80808080u, x, GEMV_BIAS(128));
     }
 };
+
+// ---- v4 register decoders (gemv_body_reg in kernels/gemv_common.cuh) ----
+// A 1024-column step is 32 blocks; lane l takes block l: elements 0..15
+// (run a) and 16..31 (run b). Block l starts at byte BYTES * l of the
+// step, 2-byte aligned (18, 34 bytes): the lane reads the 4-byte words
+// covering it and shifts by 16 bits where it starts mid-word.
+struct gemv_qx_lane {
+    int xa, xb;
+    unsigned off; // the block's first 4-byte word in the step
+    unsigned sh;  // 8 * (start byte within that word): 0 or 16
+};
+
+static __host__ __device__ __forceinline__ gemv_qx_lane gemv_qx_lane_init(int lane, unsigned bytes)
+{
+    gemv_qx_lane L;
+    const unsigned b = bytes * lane;
+    L.xa = 32 * lane;
+    L.xb = L.xa + 16;
+    L.off = b & ~3u;
+    L.sh = 8 * (b & 3);
+    return L;
+}
+
+// Q4_0: d (f16), qs[16]: element j < 16 low nibble of qs[j], j + 16 high.
+struct gemv_rdec_q4_0 {
+    static const int STEP_BYTES = 32 * sizeof(block_q4_0);
+    static constexpr int nr(int rows, int nstep) { return 8; } // v4 run: 8 beat 4 and 2 on every shape
+    typedef gemv_qx_lane lane_t;
+    struct raw_t {
+        uint32_t w[5];
+    };
+    static __host__ __device__ __forceinline__ lane_t lane_init(int lane)
+    {
+        return gemv_qx_lane_init(lane, sizeof(block_q4_0));
+    }
+    static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
+    {
+        raw_t r;
+GEMV_UNROLL
+        for (int k = 0; k < 5; k++)
+            r.w[k] = gemv_ldg4(p + L.off + 4 * k);
+        return r;
+    }
+    static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
+                                                         const float *xb, float sa, float sb)
+    {
+        const uint32_t M = 0x0F0F0F0Fu;
+        uint32_t q[4];
+GEMV_UNROLL
+        for (int k = 0; k < 4; k++) // qs starts 2 bytes after the block
+            q[k] = gemv_funnel(r.w[k], r.w[k + 1], L.sh + 16);
+        float Sa = gemv_dot_codes16(q[0] & M, q[1] & M, q[2] & M, q[3] & M, xa, sa, 8.0f);
+        float Sb = gemv_dot_codes16((q[0] >> 4) & M, (q[1] >> 4) & M, (q[2] >> 4) & M, (q[3] >> 4) & M, xb, sb, 8.0f);
+        return gemv_f16((r.w[0] >> L.sh) & 0xFFFF) * (Sa + Sb);
+    }
+};
+template <>
+struct gemv_reg_of<gemv_dec_q4_0> {
+    typedef gemv_rdec_q4_0 type;
+};
+
+// Q8_0: d (f16), qs[32] int8 (sign bit flipped: the byte q + 128).
+struct gemv_rdec_q8_0 {
+    static const int STEP_BYTES = 32 * sizeof(block_q8_0);
+    static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; } // v4 run
+    typedef gemv_qx_lane lane_t;
+    struct raw_t {
+        uint32_t w[9];
+    };
+    static __host__ __device__ __forceinline__ lane_t lane_init(int lane)
+    {
+        return gemv_qx_lane_init(lane, sizeof(block_q8_0));
+    }
+    static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
+    {
+        raw_t r;
+GEMV_UNROLL
+        for (int k = 0; k < 9; k++)
+            r.w[k] = gemv_ldg4(p + L.off + 4 * k);
+        return r;
+    }
+    static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
+                                                         const float *xb, float sa, float sb)
+    {
+        uint32_t q[8];
+GEMV_UNROLL
+        for (int k = 0; k < 8; k++)
+            q[k] = gemv_funnel(r.w[k], r.w[k + 1], L.sh + 16) ^ 0x80808080u;
+        const float B = GEMV_BIAS(128);
+        float s = gemv_dot_bytes(q[0], q[1], xa, B) + gemv_dot_bytes(q[2], q[3], xa + 8, B);
+        s += gemv_dot_bytes(q[4], q[5], xb, B) + gemv_dot_bytes(q[6], q[7], xb + 8, B);
+        return gemv_f16((r.w[0] >> L.sh) & 0xFFFF) * s;
+    }
+};
+template <>
+struct gemv_reg_of<gemv_dec_q8_0> {
+    typedef gemv_rdec_q8_0 type;
+};
 #endif
 m4_include(gemv_instance.m4)

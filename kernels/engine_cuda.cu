@@ -28,9 +28,10 @@ extern "C" {
 #include "gemv.h"
 #include "ops.h"
 
-// Attention split length in positions: ceil(n_ctx / 256) splits per KV
-// head; at 4096 tokens and 8 KV heads that is 128 blocks, about one per SM.
-#define ATTN_CHUNK 256
+// Attention split length in positions: ceil(n_ctx / 64) splits per KV
+// head, so even a few hundred positions spread over several blocks per KV
+// head (at 4096 tokens and 8 KV heads: 512 blocks, about 4 per SM).
+#define ATTN_CHUNK 64
 
 static int g_alloc_count; // cudaMalloc/cudaMallocHost calls, ever
 
@@ -112,6 +113,37 @@ static void *carve(uint8_t *base, size_t *off, size_t n)
     return base ? base + at : NULL;
 }
 
+// A matrix whose row length the generated GEMVs do not take (not a
+// multiple of 256: only the tiny test models have such rows) is stored as
+// f32, dequantized exactly at load, and multiplied by ops_gemv_f32_any.
+static int stored_as_f32(const struct gguf_tensor *t)
+{
+    return t->ne[0] % 256 != 0 && t->type != GGML_TYPE_F32;
+}
+
+static size_t stored_bytes(const struct gguf_tensor *t)
+{
+    return stored_as_f32(t) ? (size_t)t->ne[0] * t->ne[1] * 4 : t->n_bytes;
+}
+
+static uint32_t stored_type(const struct gguf_tensor *t)
+{
+    return stored_as_f32(t) ? GGML_TYPE_F32 : t->type;
+}
+
+// Writes the tensor's stored form (see stored_as_f32) to host memory.
+static void store_host(void *dst, const struct gguf_tensor *t)
+{
+    if (!stored_as_f32(t)) {
+        memcpy(dst, t->data, t->n_bytes);
+        return;
+    }
+    size_t row_bytes = ggml_row_size(t->type, t->ne[0]);
+    for (uint64_t r = 0; r < t->ne[1]; r++)
+        dequant_row(t->type, (const uint8_t *)t->data + r * row_bytes,
+                    (float *)dst + r * t->ne[0], t->ne[0]);
+}
+
 // Lays out (base NULL: measures) the device arena. Weights first, in model
 // order, then the f32 norms and biases, the KV cache, activations, scratch.
 static size_t layout_device(struct engine *e, uint8_t *base)
@@ -136,7 +168,7 @@ static size_t layout_device(struct engine *e, uint8_t *base)
         D->k_cache = (uint16_t *)carve(base, &off, cache);
         D->v_cache = (uint16_t *)carve(base, &off, cache);
     }
-    e->output = carve(base, &off, m->output->n_bytes);
+    e->output = carve(base, &off, stored_bytes(m->output));
     e->output_norm = (const float *)carve(base, &off, c->dim * 4);
     e->rope_freqs = m->rope_freqs ? (const float *)carve(base, &off, c->rope_dim / 2 * 4) : NULL;
     uint32_t wide = c->dim > e->q_dim ? c->dim : e->q_dim;
@@ -188,7 +220,15 @@ static cudaError_t upload_f32(struct engine *e, const float *dst,
 
 static cudaError_t upload(const void *dst, const struct gguf_tensor *t)
 {
-    return cudaMemcpy((void *)dst, t->data, t->n_bytes, cudaMemcpyHostToDevice);
+    if (!stored_as_f32(t))
+        return cudaMemcpy((void *)dst, t->data, t->n_bytes, cudaMemcpyHostToDevice);
+    void *tmp = malloc(stored_bytes(t)); // start-up only, tiny models only
+    if (!tmp)
+        return cudaErrorMemoryAllocation;
+    store_host(tmp, t);
+    cudaError_t r = cudaMemcpy((void *)dst, tmp, stored_bytes(t), cudaMemcpyHostToDevice);
+    free(tmp);
+    return r;
 }
 
 static const struct gguf_tensor *layer_weight(const struct llm_layer *L, int i)
@@ -206,8 +246,8 @@ static void layout_block(struct dev_layer *D, const struct llm_layer *L)
     for (int i = 0; i < W_COUNT; i++) {
         const struct gguf_tensor *t = layer_weight(L, i);
         D->w_off[i] = (off + 255) & ~(size_t)255;
-        off = D->w_off[i] + t->n_bytes;
-        D->t[i] = t->type;
+        off = D->w_off[i] + stored_bytes(t);
+        D->t[i] = stored_type(t);
     }
     D->block_bytes = (off + 255) & ~(size_t)255;
 }
@@ -239,10 +279,13 @@ static int enqueue_step(struct engine *e, struct st_err *err)
     cudaMemcpyAsync(e->x, e->h_x, c->dim * 4, cudaMemcpyHostToDevice, s);
     cudaMemcpyAsync(e->d_pos, e->h_pos, 4, cudaMemcpyHostToDevice, s);
 #define GEMV(t, rows, cols, w, xin, yout)                                        \
-    if (gemv_launch((t), (rows), (cols), (w), (xin), (yout), s) != 0)            \
-        return st_errmsg(err, "strata: no GEMV kernel for %s %ux%u in this build " \
-                         "(configure generates one per shape of the planned model)", \
-                         ggml_type_name(t), (unsigned)(rows), (unsigned)(cols));
+    if (gemv_launch((t), (rows), (cols), (w), (xin), (yout), s) != 0) {          \
+        if ((t) != GGML_TYPE_F32 || (cols) % 256 == 0)                           \
+            return st_errmsg(err, "strata: no GEMV kernel for %s %ux%u in this build " \
+                             "(configure generates one per shape of the planned model)", \
+                             ggml_type_name(t), (unsigned)(rows), (unsigned)(cols)); \
+        ops_gemv_f32_any((yout), (const float *)(w), (xin), (rows), (cols), s);  \
+    }
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct dev_layer *D = &e->layers[l];
         const void *w[W_COUNT];
@@ -332,8 +375,8 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
         free(e);
         return NULL;
     }
-    if (c->n_heads / c->n_kv_heads > 16 || c->head_dim > 256) {
-        st_errf(err, "strata", "heads per KV head / head_dim", "<= 16 / <= 256",
+    if (c->n_heads / c->n_kv_heads > 16 || c->head_dim > 256 || c->head_dim % 2) {
+        st_errf(err, "strata", "heads per KV head / head_dim", "<= 16 / even, <= 256",
                 "%u / %u", c->n_heads / c->n_kv_heads, c->head_dim);
         goto fail;
     }
@@ -402,7 +445,7 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
             if (D->tier == 0) // resident: into the device arena
                 TRY(upload(D->w[i], t), "uploading weights");
             else // streamed: into the pinned arena, block layout
-                memcpy((uint8_t *)D->host + D->w_off[i], t->data, t->n_bytes);
+                store_host((uint8_t *)D->host + D->w_off[i], t);
         }
         TRY(upload_f32(e, D->attn_norm, L->attn_norm), "uploading norms");
         TRY(upload_f32(e, D->ffn_norm, L->ffn_norm), "uploading norms");
@@ -414,7 +457,7 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
         TRY(cudaMemset(D->v_cache, 0, cache), "clearing the KV cache");
     }
     TRY(upload(e->output, m->output), "uploading the output head");
-    e->t_output = m->output->type;
+    e->t_output = stored_type(m->output);
     TRY(upload_f32(e, e->output_norm, m->output_norm), "uploading norms");
     if (m->rope_freqs)
         TRY(upload_f32(e, e->rope_freqs, m->rope_freqs), "uploading rope factors");
@@ -515,4 +558,25 @@ extern "C" int engine_device_available(void)
 {
     int n = 0;
     return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+// Prefill, for now token by token through the decode step (issue 7 brings
+// the batched GEMM path); the same contract as the CPU engine's.
+extern "C" const float *engine_forward_batch(struct engine *e, const int32_t *tokens,
+                                             uint32_t n, uint32_t pos0, float *logits_out,
+                                             struct st_err *err)
+{
+    if (n == 0) {
+        st_errf(err, "strata", "prefill tokens", "at least 1", "0");
+        return NULL;
+    }
+    const float *l = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        l = engine_forward(e, tokens[i], pos0 + i, err);
+        if (!l)
+            return NULL;
+        if (logits_out)
+            memcpy(logits_out + (size_t)i * e->c.n_vocab, l, (size_t)e->c.n_vocab * 4);
+    }
+    return logits_out ? logits_out + (size_t)(n - 1) * e->c.n_vocab : l;
 }

@@ -38,6 +38,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <type_traits>
+
 // quant.h is C11: its _Static_assert is not a C++ keyword.
 #if defined(__cplusplus) && !defined(_Static_assert)
 #define _Static_assert static_assert
@@ -46,6 +48,14 @@
 #include "half.h"
 
 #define GEMV_HD static __host__ __device__ __forceinline__
+
+// #pragma unroll where the device compiler sees it (gcc warns on it in the
+// host pass of __host__ __device__ code).
+#ifdef __CUDA_ARCH__
+#define GEMV_UNROLL _Pragma("unroll")
+#else
+#define GEMV_UNROLL
+#endif
 
 // ---- conversions ------------------------------------------------------
 
@@ -278,7 +288,7 @@ static __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
     const int nmine = warp < C::NSTEP ? (C::NSTEP - 1 - warp) / C::WPB + 1 : 0;
 
     float acc[C::NR];
-#pragma unroll
+GEMV_UNROLL
     for (int i = 0; i < C::NR; i++)
         acc[i] = 0.0f;
 
@@ -299,7 +309,7 @@ static __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
         gemv_cp_commit();
     };
 
-#pragma unroll
+GEMV_UNROLL
     for (int j = 0; j < C::STAGES - 1; j++)
         issue(j);
 
@@ -309,7 +319,7 @@ static __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
 
         // x for this step, loaded while the weights are in flight.
         float xv[C::G][8], xs[C::G];
-#pragma unroll
+GEMV_UNROLL
         for (int g = 0; g < C::G; g++) {
             const float4 *xp = (const float4 *)(x + (size_t)s * 256 * C::G + g * 256 + lane * 8);
             float4 a = __ldg(xp), b = __ldg(xp + 1);
@@ -321,11 +331,11 @@ static __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
         gemv_cp_wait<C::STAGES - 1>();
         __syncwarp();
         const uint4 *slot = stage + (j % C::STAGES) * C::SLOT;
-#pragma unroll
+GEMV_UNROLL
         for (int i = 0; i < C::NR; i++) {
             const uint64_t a = gemv_step_byte<C>(r0 + i, s);
             const uint8_t *rowb = (const uint8_t *)(slot + i * C::CW) + (a & 15);
-#pragma unroll
+GEMV_UNROLL
             for (int g = 0; g < C::G; g++)
                 acc[i] += D::dot8(rowb + g * D::BYTES, lane, xv[g], xs[g]);
         }
@@ -333,7 +343,7 @@ static __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
     }
     gemv_cp_wait<0>();
 
-#pragma unroll
+GEMV_UNROLL
     for (int i = 0; i < C::NR; i++) {
         float v = gemv_warp_sum(acc[i]);
         if (lane == 0)
@@ -342,7 +352,7 @@ static __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
     __syncthreads();
     if (threadIdx.x < C::NR && r0 + (int)threadIdx.x < ROWS) {
         float v = 0.0f;
-#pragma unroll
+GEMV_UNROLL
         for (int k = 0; k < C::WPB; k++)
             v += part[k][threadIdx.x];
         y[r0 + threadIdx.x] = v;
@@ -396,5 +406,278 @@ static void gemv_emulate_body(const void *w, const float *x, float *y)
         y[r] = (float)acc;
     }
 }
+
+
+// ===========================================================================
+// v4: the register path. Where a decoder family has one (gemv_reg_of<D>
+// names its register decoder R) and COLS is a multiple of 1024, the
+// kernel skips shared memory: every lane loads its own weight bytes
+// straight into registers (16-byte ld.global.nc where the block layout is
+// 16-byte aligned, 4-byte loads plus a funnel shift where it is not) and
+// decodes them there.
+//
+//   - a step is 1024 columns of a row; lane l owns 32 of its elements, as
+//     two runs of 16 (R::lane_init gives their offsets xa, xb in the step
+//     and the lane's byte offsets in the step's weight bytes);
+//   - a warp owns NR rows; per step it loads the NR rows' bytes (all
+//     addresses are one 64-bit base + a 32-bit step offset + compile-time
+//     immediates: row i at i * RB), the next step's bytes are loaded
+//     before this step is decoded (registers double-buffer the stream);
+//   - x: 8 float4 per lane per step (L1-resident, shared by the NR rows),
+//     with the two 16-run sums for the offset terms;
+//   - every per-lane index (shifts, selects, offsets) is computed once, in
+//     lane_init, outside the step loop.
+// The v3 analysis (bench/NOTES.md) put ~3 integer index instructions per
+// useful one in the staged path; here the loop body is loads, nibble
+// masks, PRMT + FFMA per element and a handful of scale operations per
+// 16 elements.
+//
+// Register decoder R: STEP_BYTES (bytes of 1024 columns of a row), lane_t
+// (per-lane constants, with int xa, xb), raw_t (one row-step's registers),
+// nr(rows, nstep) (rows per warp, measured per type: bench/NOTES.md v4),
+//   static lane_t lane_init(int lane);
+//   static raw_t load(const uint8_t *step, const lane_t &);  // step: row + s * STEP_BYTES
+//   static float dot(const raw_t &, const lane_t &, const float *xa16,
+//                    const float *xb16, float sa, float sb);
+// all __host__ __device__ so gemv_emulate runs the same lane code.
+
+template <class D>
+struct gemv_reg_of {
+    typedef void type; // no register path: the staged v3 body
+};
+
+// 16 bytes, 16-byte aligned, used once: read-only path, not kept in L1.
+GEMV_HD uint4 gemv_ldg16(const uint8_t *p)
+{
+#ifdef __CUDA_ARCH__
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p));
+    return v;
+#else
+    uint4 v;
+    memcpy(&v, p, 16);
+    return v;
+#endif
+}
+
+// 4 bytes, 4-byte aligned. Neighbouring lanes read overlapping 16-byte
+// spans with several of these, so they go through L1 (__ldg).
+GEMV_HD uint32_t gemv_ldg4(const uint8_t *p)
+{
+#ifdef __CUDA_ARCH__
+    return __ldg((const unsigned int *)p);
+#else
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#endif
+}
+
+// (hi:lo) >> sh, sh in 0..32 (32 gives hi): the word at a byte offset
+// that is not a multiple of 4.
+GEMV_HD uint32_t gemv_funnel(uint32_t lo, uint32_t hi, uint32_t sh)
+{
+#ifdef __CUDA_ARCH__
+    return __funnelshift_rc(lo, hi, sh);
+#else
+    uint64_t v = ((uint64_t)hi << 32 | lo) >> (sh > 32 ? 32 : sh);
+    return (uint32_t)v;
+#endif
+}
+
+// Exact small non-negative int -> float without I2F: 2^23 + v - 2^23.
+GEMV_HD float gemv_u2f(uint32_t v)
+{
+    return gemv_as_float(0x4B000000u | v) - 8388608.0f;
+}
+
+// sum_i (b_i - bias) * x[i] over 16 codes b_i < 128, 4 per word of q;
+// xs = x[0] + ... + x[15]. Same 0.5 + b / 256 trick as gemv_dot_codes.
+GEMV_HD float gemv_dot_codes16(uint32_t q0, uint32_t q1, uint32_t q2, uint32_t q3,
+                               const float *x, float xs, float bias)
+{
+    float s0 = gemv_code<0>(q0) * x[0];
+    float s1 = gemv_code<1>(q0) * x[1];
+    s0 = fmaf(gemv_code<2>(q0), x[2], s0);
+    s1 = fmaf(gemv_code<3>(q0), x[3], s1);
+    s0 = fmaf(gemv_code<0>(q1), x[4], s0);
+    s1 = fmaf(gemv_code<1>(q1), x[5], s1);
+    s0 = fmaf(gemv_code<2>(q1), x[6], s0);
+    s1 = fmaf(gemv_code<3>(q1), x[7], s1);
+    s0 = fmaf(gemv_code<0>(q2), x[8], s0);
+    s1 = fmaf(gemv_code<1>(q2), x[9], s1);
+    s0 = fmaf(gemv_code<2>(q2), x[10], s0);
+    s1 = fmaf(gemv_code<3>(q2), x[11], s1);
+    s0 = fmaf(gemv_code<0>(q3), x[12], s0);
+    s1 = fmaf(gemv_code<1>(q3), x[13], s1);
+    s0 = fmaf(gemv_code<2>(q3), x[14], s0);
+    s1 = fmaf(gemv_code<3>(q3), x[15], s1);
+    return fmaf(256.0f, s0 + s1, -(128.0f + bias) * xs);
+}
+
+#ifndef GEMV_RNR
+#define GEMV_RNR 0 // rows per warp on the register path; 0: R::nr(ROWS, NSTEP)
+#endif
+
+template <class R, int ROWS, int COLS>
+struct gemv_rcfg {
+    static_assert(COLS % 1024 == 0, "gemv register path: COLS must be a multiple of 1024");
+    static const int NR = GEMV_RNR ? GEMV_RNR : R::nr(ROWS, COLS / 1024);
+    static const int NSTEP = COLS / 1024;
+    static const int RB = NSTEP * R::STEP_BYTES; // bytes per row
+    static const int BLOCKS = (ROWS + NR - 1) / NR;
+    static const int WPB0 = BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
+    static const int WPB = WPB0 > NSTEP ? NSTEP : WPB0;
+    static const int THREADS = 32 * WPB;
+    static const size_t SMEM = 0;
+};
+
+// x for one lane and step: two runs of 16 at xs + xa, xs + xb; their sums.
+GEMV_HD void gemv_rx_load(const float *xs, int xa, int xb, float *va, float *vb, float &sa, float &sb)
+{
+GEMV_UNROLL
+    for (int k = 0; k < 4; k++) {
+#ifdef __CUDA_ARCH__
+        float4 a = __ldg((const float4 *)(xs + xa) + k), b = __ldg((const float4 *)(xs + xb) + k);
+#else
+        float4 a, b;
+        memcpy(&a, xs + xa + 4 * k, 16);
+        memcpy(&b, xs + xb + 4 * k, 16);
+#endif
+        va[4 * k] = a.x; va[4 * k + 1] = a.y; va[4 * k + 2] = a.z; va[4 * k + 3] = a.w;
+        vb[4 * k] = b.x; vb[4 * k + 1] = b.y; vb[4 * k + 2] = b.z; vb[4 * k + 3] = b.w;
+    }
+    float a0 = (va[0] + va[1]) + (va[2] + va[3]), a1 = (va[4] + va[5]) + (va[6] + va[7]);
+    float a2 = (va[8] + va[9]) + (va[10] + va[11]), a3 = (va[12] + va[13]) + (va[14] + va[15]);
+    float b0 = (vb[0] + vb[1]) + (vb[2] + vb[3]), b1 = (vb[4] + vb[5]) + (vb[6] + vb[7]);
+    float b2 = (vb[8] + vb[9]) + (vb[10] + vb[11]), b3 = (vb[12] + vb[13]) + (vb[14] + vb[15]);
+    sa = (a0 + a1) + (a2 + a3);
+    sb = (b0 + b1) + (b2 + b3);
+}
+
+// grid: C::BLOCKS; block: C::THREADS; no dynamic shared memory.
+template <class R, int ROWS, int COLS>
+static __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
+                                                     const float *__restrict__ x,
+                                                     float *__restrict__ y)
+{
+    typedef gemv_rcfg<R, ROWS, COLS> C;
+    typedef typename R::raw_t raw_t;
+    __shared__ float part[C::WPB][C::NR];
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int r0 = blockIdx.x * C::NR;
+    const typename R::lane_t L = R::lane_init(lane);
+    const uint8_t *base = w + (size_t)r0 * C::RB; // 64-bit once; steps add 32-bit offsets
+    // The last block of a ROWS % NR != 0 shape re-reads row r0 for the
+    // missing rows (valid memory; the results are not stored).
+    const int nvalid = ROWS - r0 < C::NR ? ROWS - r0 : C::NR;
+
+    float acc[C::NR];
+    raw_t cur[C::NR], nxt[C::NR];
+GEMV_UNROLL
+    for (int i = 0; i < C::NR; i++)
+        acc[i] = 0.0f;
+
+    auto load = [&](raw_t *dst, int s) {
+        const uint8_t *p = base + (unsigned)s * (unsigned)R::STEP_BYTES;
+GEMV_UNROLL
+        for (int i = 0; i < C::NR; i++)
+            dst[i] = R::load(p + (ROWS % C::NR == 0 || i < nvalid ? i : 0) * C::RB, L);
+    };
+
+    int s = warp;
+    if (s < C::NSTEP)
+        load(cur, s);
+    for (; s < C::NSTEP; s += C::WPB) {
+        if (s + C::WPB < C::NSTEP)
+            load(nxt, s + C::WPB);
+        float xa[16], xb[16], sa, sb;
+        gemv_rx_load(x + (unsigned)s * 1024u, L.xa, L.xb, xa, xb, sa, sb);
+GEMV_UNROLL
+        for (int i = 0; i < C::NR; i++)
+            acc[i] += R::dot(cur[i], L, xa, xb, sa, sb);
+GEMV_UNROLL
+        for (int i = 0; i < C::NR; i++)
+            cur[i] = nxt[i];
+    }
+
+GEMV_UNROLL
+    for (int i = 0; i < C::NR; i++) {
+        float v = gemv_warp_sum(acc[i]);
+        if (lane == 0)
+            part[warp][i] = v;
+    }
+    __syncthreads();
+    if (threadIdx.x < C::NR && r0 + (int)threadIdx.x < ROWS) {
+        float v = 0.0f;
+GEMV_UNROLL
+        for (int k = 0; k < C::WPB; k++)
+            v += part[k][threadIdx.x];
+        y[r0 + threadIdx.x] = v;
+    }
+}
+
+// The register path's lane code on the CPU (sums in double).
+template <class R, int ROWS, int COLS>
+static void gemv_emulate_reg(const void *w, const float *x, float *y)
+{
+    typedef gemv_rcfg<R, ROWS, COLS> C;
+    const uint8_t *w8 = (const uint8_t *)w;
+    for (int r = 0; r < ROWS; r++) {
+        double acc = 0.0;
+        for (int s = 0; s < C::NSTEP; s++)
+            for (int lane = 0; lane < 32; lane++) {
+                const typename R::lane_t L = R::lane_init(lane);
+                typename R::raw_t raw = R::load(w8 + (size_t)r * C::RB + (size_t)s * R::STEP_BYTES, L);
+                float xa[16], xb[16], sa, sb;
+                gemv_rx_load(x + (size_t)s * 1024, L.xa, L.xb, xa, xb, sa, sb);
+                acc += R::dot(raw, L, xa, xb, sa, sb);
+            }
+        y[r] = (float)acc;
+    }
+}
+
+// ---- choosing the path per instance --------------------------------------
+// GEMV_NO_REG forces the v3 staged path everywhere (to measure both in
+// one run).
+template <class D, int ROWS, int COLS>
+struct gemv_path {
+#ifdef GEMV_NO_REG
+    static const bool REG = false;
+#else
+    static const bool REG = !std::is_void<typename gemv_reg_of<D>::type>::value && COLS % 1024 == 0;
+#endif
+    typedef typename std::conditional<REG, typename gemv_reg_of<D>::type, D>::type R;
+    typedef typename std::conditional<REG, gemv_rcfg<R, ROWS, REG ? COLS : 1024>, gemv_cfg<D, ROWS, COLS>>::type C;
+    static const int THREADS = C::THREADS;
+
+    static __device__ __forceinline__ void body(const uint8_t *w, const float *x, float *y)
+    {
+        if constexpr (REG)
+            gemv_body_reg<R, ROWS, COLS>(w, x, y);
+        else
+            gemv_body<D, ROWS, COLS>(w, x, y);
+    }
+    static void emulate(const void *w, const float *x, float *y)
+    {
+        if constexpr (REG)
+            gemv_emulate_reg<R, ROWS, COLS>(w, x, y);
+        else
+            gemv_emulate_body<D, ROWS, COLS>(w, x, y);
+    }
+    static int run(void (*kern)(const uint8_t *, const float *, float *), const void *w,
+                   const float *x, float *y, cudaStream_t s)
+    {
+        if constexpr (REG) {
+            kern<<<C::BLOCKS, C::THREADS, 0, s>>>((const uint8_t *)w, x, y);
+            return 0;
+        } else {
+            return gemv_run<D, ROWS, COLS>(kern, w, x, y, s);
+        }
+    }
+};
 
 #endif

@@ -239,21 +239,50 @@ __global__ void attn_partial_kernel(const float *q, const __half *kc,
     }
     __syncthreads();
 
-    // weighted sum of V: a thread per dimension, every V row read once
-    const __half *vbase = vc + ((size_t)kvh * n_ctx + c0) * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float acc[ATTN_MAX_GROUP];
-        for (int j = 0; j < g; j++)
-            acc[j] = 0.0f;
-        for (int p = 0; p < len; p++) {
-            float v = __half2float(vbase[(size_t)p * hd + d]);
-            for (int j = 0; j < g; j++)
-                acc[j] += sc[j * chunk + p] * v;
+    // weighted sum of V. A thread takes a column pair (one half2 load) and
+    // every n_groups-th position of the chunk: each V row is read once in
+    // all, and a thread has len / n_groups independent loads to overlap
+    // (v1, a thread per column walking all positions, was latency-bound:
+    // 146 us per call at 300 positions, bench/NOTES.md). The position
+    // groups are then summed through shared memory.
+    const int n_cols = hd / 2;
+    const int n_groups = blockDim.x / n_cols;
+    const int col = threadIdx.x % n_cols, grp = threadIdx.x / n_cols;
+    float *red = sc + g * chunk; // n_groups * g * hd
+    float acc[ATTN_MAX_GROUP][2];
+#pragma unroll
+    for (int j = 0; j < ATTN_MAX_GROUP; j++)
+        acc[j][0] = acc[j][1] = 0.0f;
+    if (grp < n_groups) {
+        const __half2 *vb = (const __half2 *)(vc + ((size_t)kvh * n_ctx + c0) * hd) + col;
+#pragma unroll 4
+        for (int p = grp; p < len; p += n_groups) {
+            float2 v = __half22float2(vb[(size_t)p * n_cols]);
+#pragma unroll
+            for (int j = 0; j < ATTN_MAX_GROUP; j++) {
+                if (j < g) {
+                    float w = sc[j * chunk + p];
+                    acc[j][0] += w * v.x;
+                    acc[j][1] += w * v.y;
+                }
+            }
         }
-        for (int j = 0; j < g; j++) {
-            int h = kvh * g + j;
-            part_acc[((size_t)h * max_splits + split) * hd + d] = acc[j];
+#pragma unroll
+        for (int j = 0; j < ATTN_MAX_GROUP; j++) {
+            if (j < g) {
+                red[(grp * g + j) * hd + 2 * col] = acc[j][0];
+                red[(grp * g + j) * hd + 2 * col + 1] = acc[j][1];
+            }
         }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < g * hd; i += blockDim.x) {
+        int j = i / hd, d = i % hd;
+        float sum = 0.0f;
+        for (int q = 0; q < n_groups; q++)
+            sum += red[(q * g + j) * hd + d];
+        int h = kvh * g + j;
+        part_acc[((size_t)h * max_splits + split) * hd + d] = sum;
     }
     if (threadIdx.x < g) {
         int h = kvh * g + threadIdx.x;
@@ -301,7 +330,8 @@ extern "C" void ops_attention(float *out, const float *q,
 {
     int max_splits = (n_ctx + chunk - 1) / chunk;
     int g = n_heads / n_kv_heads;
-    size_t smem = (size_t)(g * head_dim + g * chunk) * sizeof(float);
+    int n_groups = ATTN_THREADS / (head_dim / 2);
+    size_t smem = (size_t)(g * head_dim + g * chunk + n_groups * g * head_dim) * sizeof(float);
     dim3 grid(n_kv_heads, max_splits);
     attn_partial_kernel<<<grid, ATTN_THREADS, smem, s>>>(
         q, (const __half *)k_cache, (const __half *)v_cache, n_ctx, pos,

@@ -14,6 +14,8 @@
 
 #include "cpu/matvec.h"
 #include "cpu/ops.h"
+#include "cpu/prefill.h"
+#include "cpu/stream_cpu.h"
 #include "dequant.h"
 #include "model.h"
 #include "quant.h"
@@ -25,6 +27,9 @@ struct engine {
     uint32_t q_dim;       /* n_heads * head_dim */
     uint32_t kv_dim;      /* n_kv_heads * head_dim */
     struct mv_pool *pool;
+    struct prefill *prefill; /* the batched path (prefill.c), sharing pool and cache */
+    struct stream_cpu *stream; /* slots + copy thread of the streamed layers
+                                  (stream_cpu.c); NULL: every layer resident */
     void *block;          /* the one allocation behind every buffer below */
     /* activations of the current token */
     float *x;             /* (dim,) the residual stream */
@@ -122,6 +127,21 @@ struct engine *engine_init(const struct llm_model *m,
         free(e);
         return NULL;
     }
+    e->prefill = prefill_init(m, e->n_ctx, e->pool, e->k_cache, e->v_cache, err);
+    if (!e->prefill) {
+        engine_free(e);
+        return NULL;
+    }
+    /* the plan's tiers: streamed layers go through slots (NULL and no error:
+     * nothing streams) */
+    struct st_err serr = {{0}};
+    e->stream = stream_cpu_init(m, o ? o->layer_tier : NULL, o ? o->n_slots : 0, &serr);
+    if (!e->stream && serr.msg[0]) {
+        if (err)
+            *err = serr;
+        engine_free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -129,6 +149,8 @@ void engine_free(struct engine *e)
 {
     if (!e)
         return;
+    stream_cpu_free(e->stream);
+    prefill_free(e->prefill);
     mv_pool_free(e->pool);
     free(e->block);
     free(e);
@@ -271,12 +293,30 @@ const float *engine_forward(struct engine *e, int32_t token, uint32_t pos,
     op_rope_table(e->rope_cs, pos, c->rope_dim, c->rope_theta,
                   c->rope_freq_scale, e->rope_freqs);
 
-    for (uint32_t l = 0; l < c->n_layers; l++)
-        layer_forward(e, &m->layers[l], l, pos);
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        if (!stream_cpu_streams(e->stream, l)) {
+            layer_forward(e, &m->layers[l], l, pos);
+            continue;
+        }
+        /* a streamed layer: its slot's view, once the copy thread filled it */
+        const struct llm_layer *L = stream_cpu_acquire(e->stream, l, err);
+        if (!L)
+            return NULL;
+        layer_forward(e, L, l, pos);
+        stream_cpu_release(e->stream);
+    }
 
     /* logits (n_vocab,) = output (n_vocab, dim) @ rmsnorm(x) */
     op_rmsnorm(e->x, e->x, tensor_f32(e, m->output_norm), c->dim, c->norm_eps);
     matvec(e->pool, e->logits, m->output->data, m->output->type, e->x, c->dim,
            c->n_vocab);
     return e->logits;
+}
+
+/* ---- prefill (prefill.c) ------------------------------------------------------- */
+
+const float *engine_forward_batch(struct engine *e, const int32_t *tokens, uint32_t n,
+                                  uint32_t pos0, float *logits_out, struct st_err *err)
+{
+    return prefill_forward(e->prefill, tokens, n, pos0, logits_out, err);
 }

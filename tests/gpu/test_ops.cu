@@ -274,12 +274,14 @@ int main(void)
     test_rope(8, 4, 8, 0, 10000.0f, 0, 17, 64); // stories260K's tiny heads
     // Llama-3.1-8B, -70B, Qwen2.5-7B; short and full contexts, one split
     // and many; the tiny head of stories260K
-    test_attention(32, 8, 128, 4096, 1, 256);
-    test_attention(32, 8, 128, 4096, 300, 256);
-    test_attention(32, 8, 128, 4096, 4096, 256);
-    test_attention(64, 8, 128, 4096, 2000, 256);
-    test_attention(28, 4, 128, 4096, 4096, 256);
-    test_attention(8, 4, 8, 512, 77, 256);
+    test_attention(32, 8, 128, 4096, 1, 64);
+    test_attention(32, 8, 128, 4096, 300, 64);
+    test_attention(32, 8, 128, 4096, 4096, 64);
+    test_attention(32, 8, 128, 4096, 4096, 256); // one split per 256: fewer, longer blocks
+    test_attention(64, 8, 128, 4096, 2000, 64);
+    test_attention(28, 4, 128, 4096, 4096, 64);
+    test_attention(8, 4, 8, 512, 77, 64);
+    test_attention(4, 2, 64, 2048, 1500, 64);   // the zoo models' heads
     test_argmax(128256);
     test_argmax(152064);
     test_argmax(512);

@@ -1,0 +1,37 @@
+#!/bin/sh
+# sanitize.sh - compute-sanitizer (memcheck, racecheck) over the GPU suite:
+# the op tests, a reduced GEMV test, and the CUDA engine end to end
+# (resident and streamed) on the small test models.
+#
+#   tests/gpu/sanitize.sh BUILD_DIR
+# Prints one line per run and "N passed, N failed" last.
+set -u
+b=${1:-build}
+dir=${STRATA_SHARED_MODELS:-../shared/models}
+pass=0 fail=0
+cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+
+check() { # label tool command...
+    label=$1 tool=$2
+    shift 2
+    if "$cs" --tool "$tool" --error-exitcode 99 "$@" >/tmp/sanitize.log 2>&1; then
+        printf '%-60s ok\n' "$tool: $label"
+        pass=$((pass + 1))
+    else
+        printf '%-60s FAIL (rc %s): %s\n' "$tool: $label" "$?" "$(grep -m1 -E 'ERROR|Invalid|Race|hazard' /tmp/sanitize.log)"
+        fail=$((fail + 1))
+    fi
+}
+
+for tool in memcheck racecheck; do
+    check "test_ops" $tool "$b/gpu/bin/test_ops"
+    check "test_gemv (1024x4096, every type)" $tool "$b/gpu/bin/test_gemv" --check-only tests/gpu/gemv-sanitize.list
+    for m in models/stories260K.gguf "$dir/zoo-qwen2-bpe.gguf" "$dir/zoo-llama-bpe.gguf"; do
+        [ -r "$m" ] || continue
+        check "strata-cuda $(basename "$m")" $tool "$b/gpu/bin/strata-cuda" -m "$m" -p "Once" -n 4 --temp 0
+        check "strata-cuda $(basename "$m") streamed" $tool env STRATA_STREAM_TEST=odd:2 \
+            "$b/gpu/bin/strata-cuda" -m "$m" -p "Once" -n 4 --temp 0
+    done
+done
+echo "sanitize: $pass passed, $fail failed"
+[ $fail -eq 0 ]
