@@ -11,12 +11,13 @@ enum opt_id {
     O_TEMP, O_TOP_K, O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N,
     O_CHAT, O_CHAT_TEMPLATE, O_SYSTEM, O_STATS, O_SPECIAL, O_NO_DISPLAY,
     O_IDS, O_NO_BOS, O_HELP, O_IGNORE_EOS, O_PROMPT_TOKENS, O_STATS_FILE,
-    O_PLAN,
+    O_PLAN, O_CHUNKS,
 };
 
 #define GEN (1u << CLI_GENERATE)
 #define TOK (1u << CLI_TOKENIZE)
 #define INF (1u << CLI_INFO)
+#define PPL (1u << CLI_PERPLEXITY)
 
 struct opt_def {
     enum opt_id id;
@@ -26,12 +27,12 @@ struct opt_def {
 };
 
 static const struct opt_def opts[] = {
-    {O_MODEL, {"-m", "--model"}, true, GEN | TOK | INF},
-    {O_PROMPT, {"-p", "--prompt"}, true, GEN | TOK},
-    {O_FILE, {"-f", "--file"}, true, GEN | TOK},
+    {O_MODEL, {"-m", "--model"}, true, GEN | TOK | INF | PPL},
+    {O_PROMPT, {"-p", "--prompt"}, true, GEN | TOK | PPL},
+    {O_FILE, {"-f", "--file"}, true, GEN | TOK | PPL},
     {O_N_PREDICT, {"-n", "--n-predict", "--predict"}, true, GEN},
-    {O_CTX, {"-c", "--ctx-size"}, true, GEN},
-    {O_THREADS, {"-t", "--threads"}, true, GEN},
+    {O_CTX, {"-c", "--ctx-size"}, true, GEN | PPL},
+    {O_THREADS, {"-t", "--threads"}, true, GEN | PPL},
     {O_SEED, {"-s", "--seed"}, true, GEN},
     {O_TEMP, {"--temp"}, true, GEN},
     {O_TOP_K, {"--top-k"}, true, GEN},
@@ -51,16 +52,19 @@ static const struct opt_def opts[] = {
     {O_PROMPT_TOKENS, {"--prompt-tokens"}, true, GEN},
     {O_STATS_FILE, {"--stats-file"}, true, GEN},
     {O_PLAN, {"--plan"}, false, GEN},
-    {O_HELP, {"-h", "--help"}, false, GEN | TOK | INF},
+    {O_CHUNKS, {"--chunks"}, true, PPL},
+    {O_HELP, {"-h", "--help"}, false, GEN | TOK | INF | PPL},
 };
 
-static const char *const cmd_names[] = {"generate", "tokenize", "info", "version", "help"};
+static const char *const cmd_names[] = {"generate", "tokenize", "info", "version", "help",
+                                        "perplexity"};
 
 void cli_usage(FILE *out)
 {
     fputs(
         "usage: strata [generate] -m FILE [-p TEXT | -f FILE] [options]\n"
         "       strata tokenize -m FILE [-p TEXT | -f FILE] [--ids] [--no-bos]\n"
+        "       strata perplexity -m FILE -f TEXT [-c CTX] [--chunks N] [-t N]\n"
         "       strata info FILE\n"
         "       strata version\n"
         "\n"
@@ -91,7 +95,13 @@ void cli_usage(FILE *out)
         "\n"
         "tokenize options:\n"
         "      --ids                 print the ids as [1, 2, 3]\n"
-        "      --no-bos              do not add BOS\n",
+        "      --no-bos              do not add BOS\n"
+        "\n"
+        "perplexity options (as llama-perplexity: chunks of CTX tokens from an empty\n"
+        "cache, the second half of each scored):\n"
+        "  -f, --file FILE           the text (at least 2 * CTX tokens)\n"
+        "  -c, --ctx-size N          tokens per chunk (0: the model's, at most 4096)\n"
+        "      --chunks N            the first N chunks only (-1, default: all)\n",
         out);
 }
 
@@ -242,6 +252,11 @@ static int set_value(struct cli_opts *o, enum opt_id id, const char *flag,
             return bad_value(err, flag, v, "an integer in [1, 16777216]");
         o->prompt_tokens = (int32_t)i;
         return 0;
+    case O_CHUNKS:
+        if (parse_i64(v, -1, INT32_MAX, &i) || i == 0)
+            return bad_value(err, flag, v, "an integer >= 1, or -1 (all)");
+        o->n_chunks = (int32_t)i;
+        return 0;
     case O_STATS_FILE: o->stats_file = v; return 0;
     case O_CHAT_TEMPLATE:
         o->chat_tmpl = chat_tmpl_from_name(v);
@@ -288,6 +303,7 @@ static void defaults(struct cli_opts *o)
     o->n_threads = 0;
     sampler_params_default(&o->sp);
     o->chat_tmpl = CHAT_TMPL_NONE;
+    o->n_chunks = -1;
 }
 
 static int parse_args(struct cli_opts *o, int argc, char *const *argv, struct st_err *err)
@@ -305,6 +321,8 @@ static int parse_args(struct cli_opts *o, int argc, char *const *argv, struct st
             o->cmd = CLI_VERSION;
         else if (strcmp(c, "help") == 0)
             o->cmd = CLI_HELP;
+        else if (strcmp(c, "perplexity") == 0)
+            o->cmd = CLI_PERPLEXITY;
         else
             return st_errf(err, "strata", "command",
                            "generate, tokenize, info or version (or an option: strata --help)",
@@ -343,6 +361,10 @@ static int parse_args(struct cli_opts *o, int argc, char *const *argv, struct st
         return st_errf(err, "strata", "info", "a GGUF file (strata info FILE)", "nothing");
     if ((o->cmd == CLI_GENERATE || o->cmd == CLI_TOKENIZE) && !o->model && !o->plan)
         return st_errf(err, "strata", "-m", "a model file (-m FILE)", "nothing");
+    if (o->cmd == CLI_PERPLEXITY && !o->model)
+        return st_errf(err, "strata", "-m", "a model file (-m FILE)", "nothing");
+    if (o->cmd == CLI_PERPLEXITY && !o->prompt_file && !*o->prompt)
+        return st_errf(err, "strata", "-f", "a text file to score (-f FILE)", "nothing");
     /* A system prompt or a forced template only mean something in a chat. */
     if (o->system || o->chat_tmpl != CHAT_TMPL_NONE)
         o->chat = true;

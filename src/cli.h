@@ -3,6 +3,7 @@
  *
  *   strata [generate] -m FILE [-p TEXT | -f FILE] [options]
  *   strata tokenize -m FILE [-p TEXT | -f FILE] [--ids] [--no-bos]
+ *   strata perplexity -m FILE -f TEXT [-c CTX] [--chunks N]
  *   strata info FILE
  *   strata version
  *
@@ -31,6 +32,7 @@ enum cli_cmd {
     CLI_INFO,
     CLI_VERSION,
     CLI_HELP,
+    CLI_PERPLEXITY,
 };
 
 struct cli_opts {
@@ -59,6 +61,8 @@ struct cli_opts {
                                  ids instead of -p (0: off) */
     const char *stats_file;   /* --stats-file FILE: KEY=value timings */
     bool plan;                /* --plan: print the built-in plan and exit */
+    int32_t n_chunks;         /* perplexity --chunks N: the first N chunks
+                                 (-1 default: all) */
 };
 
 /* Fills o from argv (argv[0] is the program name). Returns 0, or -1 with

@@ -40,6 +40,18 @@ void engine_free(struct engine *e);
 const float *engine_forward(struct engine *e, int32_t token, uint32_t pos,
                             struct st_err *err);
 
+/* Prefill: runs tokens[0..n) at positions pos0..pos0+n-1 (positions before
+ * pos0 already fed) with one pass of the weights per chunk of the plan's
+ * prefill size (longer n run chunk after chunk), and returns the last
+ * token's logits (n_vocab floats). logits_out NULL: only the last token's
+ * logits are computed, valid until the next call; else logits_out (n,
+ * n_vocab) receives every token's and the return value is its last row.
+ * The KV cache ends as if the tokens had gone through engine_forward one by
+ * one (on the CPU the logits are bit-identical). NULL with err filled on a
+ * bad token, n == 0 or a position past the context. Allocates nothing. */
+const float *engine_forward_batch(struct engine *e, const int32_t *tokens, uint32_t n,
+                                  uint32_t pos0, float *logits_out, struct st_err *err);
+
 /* The context length the engine was sized for. */
 uint32_t engine_n_ctx(const struct engine *e);
 

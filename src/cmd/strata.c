@@ -17,6 +17,7 @@
 #include "gguf.h"
 #include "gguf_dump.h"
 #include "model.h"
+#include "perplexity.h"
 #include "plan.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -355,15 +356,15 @@ static int cmd_generate(const struct cli_opts *o)
         fflush(stdout);
     }
 
-    /* prompt: one token at a time; each enters the penalty window */
-    const float *logits = NULL;
+    /* prompt: one pass of the weights per chunk (prefill), the last token's
+     * logits only; each prompt token enters the penalty window */
     double t0 = now_s();
-    for (int i = 0; i < g.n_prompt; i++) {
-        logits = engine_forward(g.eng, g.prompt[i], (uint32_t)i, &err);
-        if (!logits)
-            goto fail_run;
+    const float *logits = engine_forward_batch(g.eng, g.prompt, (uint32_t)g.n_prompt, 0,
+                                               NULL, &err);
+    if (!logits)
+        goto fail_run;
+    for (int i = 0; i < g.n_prompt; i++)
         sampler_accept(g.smp, g.prompt[i]);
-    }
     double t_prompt = now_s() - t0;
     double t_first = now_s() - g.t_start; /* time to first token */
 
@@ -424,6 +425,107 @@ fail_run:
     return fail(&err);
 }
 
+/* ---- strata perplexity -------------------------------------------------------- */
+
+static const float *ppl_forward(void *eng, const int32_t *tokens, uint32_t n, uint32_t pos0,
+                                float *logits_out, struct st_err *err)
+{
+    return engine_forward_batch(eng, tokens, n, pos0, logits_out, err);
+}
+
+/* llama-perplexity's running estimate: "[1]12.3456,[2]11.9876," */
+static void ppl_print_chunk(void *ctx, uint32_t chunk, double ppl)
+{
+    (void)ctx;
+    printf("[%u]%.4f,", chunk, ppl);
+    fflush(stdout);
+}
+
+/* Perplexity of the -f text (perplexity.h): everything that can fail is
+ * checked before the first chunk; the chunks then print as they finish. */
+static int cmd_perplexity(const struct cli_opts *o)
+{
+    struct llm_model m;
+    struct tokenizer *tok = NULL;
+    struct engine *eng = NULL;
+    int32_t *ids = NULL, *tbuf = NULL;
+    float *logits = NULL;
+    struct st_err err = {""};
+    int rc = 1, n_ids = 0;
+    memset(&m, 0, sizeof m);
+    double t_start = now_s();
+    if (model_load(&m, o->model, &err))
+        goto out;
+    const struct strata_builtin_plan *bp = strata_builtin_plan_ptr;
+    if (plan_builtin_check(bp, gguf_fingerprint(&m.gguf), o->model, engine_device_available(),
+                           &err))
+        goto out;
+    tok = tok_load(&m.gguf, &err);
+    if (!tok)
+        goto out;
+    /* as llama-perplexity: BOS when the model adds one, no special tokens parsed */
+    ids = encode_prompt(tok, o->prompt, tok_add_bos(tok), false, &n_ids, &err);
+    if (!ids)
+        goto out;
+
+    uint32_t n_ctx = o->n_ctx;
+    if (!n_ctx)
+        n_ctx = bp ? bp->ctx : (m.cfg.ctx_train < 4096 ? m.cfg.ctx_train : 4096);
+    if (bp && n_ctx > bp->ctx) {
+        st_errf(&err, "strata", "-c", "at most the planned context (./configure --ctx N)",
+                "%u (planned %u)", n_ctx, bp->ctx);
+        goto out;
+    }
+    struct ppl_params pp = {n_ctx, o->n_chunks, tok_add_bos(tok) ? tok_bos(tok) : -1,
+                            m.cfg.n_vocab, PLAN_PREFILL_TOKENS};
+    uint32_t n_chunks = ppl_chunks(&pp, (size_t)n_ids, &err);
+    if (!n_chunks)
+        goto out;
+    struct engine_opts eo = {n_ctx, o->n_threads, NULL, 0};
+    if (bp) {
+        eo.layer_tier = bp->layer_tier;
+        eo.n_slots = bp->n_slots;
+    }
+    eng = engine_init(&m, &eo, &err);
+    if (!eng)
+        goto out;
+    logits = malloc((size_t)pp.n_batch * pp.n_vocab * sizeof *logits);
+    tbuf = malloc((size_t)pp.n_batch * sizeof *tbuf);
+    if (!logits || !tbuf) {
+        st_errmsg(&err, "strata: perplexity: out of memory");
+        goto out;
+    }
+
+    fprintf(stderr, "perplexity: %s: %d tokens, %u chunks of n_ctx=%u, batch %u, engine %s\n",
+            o->prompt_file ? o->prompt_file : "-p", n_ids, n_chunks, n_ctx, pp.n_batch,
+            engine_backend());
+    double t0 = now_s();
+    struct ppl_result res;
+    if (ppl_run(&pp, ppl_forward, eng, ids, (size_t)n_ids, logits, tbuf, ppl_print_chunk,
+                NULL, &res, &err)) {
+        putchar('\n');
+        goto out;
+    }
+    double t = now_s() - t0;
+    printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.err);
+    fflush(stdout);
+    fprintf(stderr, "perplexity: %u tokens scored; %u tokens evaluated in %.3f s: "
+                    "%.1f tokens/s (load %.3f s)\n",
+            (unsigned)res.count, res.n_chunks * n_ctx, t,
+            t > 0 ? res.n_chunks * n_ctx / t : 0, t0 - t_start);
+    rc = 0;
+out:
+    if (rc)
+        fail(&err);
+    free(logits);
+    free(tbuf);
+    free(ids);
+    engine_free(eng);
+    tok_free(tok);
+    model_free(&m);
+    return rc;
+}
+
 /* --plan: the plan this binary was configured with, as configure printed it. */
 static int cmd_plan(void)
 {
@@ -449,6 +551,7 @@ int main(int argc, char **argv)
     case CLI_VERSION: printf("strata %s\n", STRATA_VERSION); break;
     case CLI_INFO: rc = cmd_info(&o); break;
     case CLI_TOKENIZE: rc = cmd_tokenize(&o); break;
+    case CLI_PERPLEXITY: rc = cmd_perplexity(&o); break;
     case CLI_GENERATE:
         if (o.plan)
             rc = cmd_plan();
