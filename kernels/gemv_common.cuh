@@ -271,8 +271,11 @@ GEMV_HD uint64_t gemv_step_byte(int r, int s)
 // grid: C::BLOCKS; block: C::THREADS; dynamic shared memory: C::SMEM.
 // w must be 16-byte aligned and readable up to the next 16-byte boundary
 // past its last byte (the arena rounds every tensor up to 256 bytes).
+// Not static (nor gemv_body_reg): the __shared__ array of a static function
+// gets a name hashed from the absolute source path, and the same checkout
+// built in two directories would give two different binaries.
 template <class D, int ROWS, int COLS>
-static __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
+__device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
                                                  const float *__restrict__ x,
                                                  float *__restrict__ y)
 {
@@ -559,7 +562,7 @@ GEMV_UNROLL
 
 // grid: C::BLOCKS; block: C::THREADS; no dynamic shared memory.
 template <class R, int ROWS, int COLS>
-static __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
+__device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
                                                      const float *__restrict__ x,
                                                      float *__restrict__ y)
 {

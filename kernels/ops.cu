@@ -27,7 +27,9 @@ static __device__ __forceinline__ float warp_max(float v)
 
 // Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread
 // gets the result.
-static __device__ float block_sum(float v)
+// Not static: the __shared__ array of a static function gets a name hashed
+// from the absolute source path (two checkouts, two binaries).
+__device__ float block_sum(float v)
 {
     __shared__ float part[32];
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
