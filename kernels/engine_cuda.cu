@@ -74,6 +74,13 @@ struct engine {
     uint64_t copy_seq, compute_seq; // copies issued / streamed layers enqueued
     cudaStream_t copy_stream;
     cudaEvent_t filled[16], freed[16];
+    // the timeline: timing events around every copy and every wait for a
+    // block, in rings indexed by sequence number, read once the compute
+    // that consumed them has finished (accounted_seq: read up to there)
+    uint32_t n_ring;
+    cudaEvent_t *copy_t0, *copy_t1, *wait_t0, *wait_t1;
+    uint64_t accounted_seq;
+    struct engine_timeline tl;
     const void *output;
     uint32_t t_output;
     const float *output_norm, *rope_freqs;
@@ -263,8 +270,10 @@ static void issue_copies(struct engine *e, uint64_t upto)
         const struct dev_layer *D = &e->layers[e->streamed[c % e->n_streamed]];
         if (c >= e->n_slots)
             cudaStreamWaitEvent(e->copy_stream, e->freed[slot], 0);
+        cudaEventRecord(e->copy_t0[c % e->n_ring], e->copy_stream);
         cudaMemcpyAsync(e->slots + (size_t)slot * e->slot_bytes, D->host, D->block_bytes,
                         cudaMemcpyHostToDevice, e->copy_stream);
+        cudaEventRecord(e->copy_t1[c % e->n_ring], e->copy_stream);
         cudaEventRecord(e->filled[slot], e->copy_stream);
     }
 }
@@ -296,7 +305,9 @@ static int enqueue_step(struct engine *e, struct st_err *err)
             uint64_t k = e->compute_seq;
             issue_copies(e, k);
             slot = (uint32_t)(k % e->n_slots);
+            cudaEventRecord(e->wait_t0[k % e->n_ring], s);
             cudaStreamWaitEvent(s, e->filled[slot], 0);
+            cudaEventRecord(e->wait_t1[k % e->n_ring], s);
             for (int i = 0; i < W_COUNT; i++)
                 w[i] = e->slots + (size_t)slot * e->slot_bytes + D->w_off[i];
         }
@@ -435,6 +446,20 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
         TRY(cudaEventCreateWithFlags(&e->filled[i], cudaEventDisableTiming), "creating events");
         TRY(cudaEventCreateWithFlags(&e->freed[i], cudaEventDisableTiming), "creating events");
     }
+    if (e->n_streamed) {
+        // at most a token's streamed blocks plus the run-ahead are in flight
+        e->n_ring = 2 * (e->n_streamed + e->n_slots);
+        e->copy_t0 = (cudaEvent_t *)calloc(4 * (size_t)e->n_ring, sizeof(cudaEvent_t));
+        if (!e->copy_t0) {
+            st_errmsg(err, "strata: out of memory");
+            goto fail;
+        }
+        e->copy_t1 = e->copy_t0 + e->n_ring;
+        e->wait_t0 = e->copy_t1 + e->n_ring;
+        e->wait_t1 = e->wait_t0 + e->n_ring;
+        for (uint32_t i = 0; i < 4 * e->n_ring; i++)
+            TRY(cudaEventCreate(&e->copy_t0[i]), "creating events");
+    }
 
     // weights into the arena (start-up: at disk / page-cache speed)
     for (uint32_t l = 0; l < c->n_layers; l++) {
@@ -509,11 +534,39 @@ extern "C" void engine_free(struct engine *e)
         if (e->freed[i])
             cudaEventDestroy(e->freed[i]);
     }
+    if (e->copy_t0) {
+        for (uint32_t i = 0; i < 4 * e->n_ring; i++)
+            if (e->copy_t0[i])
+                cudaEventDestroy(e->copy_t0[i]);
+        free(e->copy_t0);
+    }
     free(e->streamed);
     cudaFree(e->arena);
     cudaFreeHost(e->host);
     free(e->layers);
     free(e);
+}
+
+// Reads the timing events of the streamed blocks whose compute has finished
+// (the step was synchronized) into the totals of engine_timeline.
+static void account_timeline(struct engine *e)
+{
+    for (; e->accounted_seq < e->compute_seq; e->accounted_seq++) {
+        uint64_t k = e->accounted_seq;
+        uint32_t i = (uint32_t)(k % e->n_ring);
+        float copy_ms = 0, wait_ms = 0;
+        if (cudaEventElapsedTime(&copy_ms, e->copy_t0[i], e->copy_t1[i]) == cudaSuccess)
+            e->tl.copy_s += 1e-3 * copy_ms;
+        if (cudaEventElapsedTime(&wait_ms, e->wait_t0[i], e->wait_t1[i]) == cudaSuccess)
+            e->tl.stall_s += 1e-3 * wait_ms;
+        e->tl.bytes[1] += e->layers[e->streamed[k % e->n_streamed]].block_bytes;
+        e->tl.streamed_layers++;
+    }
+}
+
+extern "C" void engine_timeline(struct engine *e, struct engine_timeline *t)
+{
+    *t = e->tl;
 }
 
 extern "C" const float *engine_forward(struct engine *e, int32_t token,
@@ -547,6 +600,7 @@ extern "C" const float *engine_forward(struct engine *e, int32_t token,
         cuda_fail(err, "the decode step", r);
         return NULL;
     }
+    account_timeline(e);
     return e->h_logits;
 }
 

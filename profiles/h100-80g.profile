@@ -2,15 +2,17 @@
 # KEY=value, keys sorted; sizes in bytes, bandwidths in GB/s (10^9 B/s);
 # unknown = hidden by the machine or not measured. Written by ./configure
 # or by hand; the same profile + model + options gives the same binary.
-# An H100 80GB (HBM3) on PCIe Gen5 x16 with 128 GiB of RAM and 16 CPUs, the
-# benchmark machine of issue 6. From the data sheet, not probed yet: replace with
-# ./configure --measure output there (h2d, d2d, disk, free VRAM).
+# An H100 80GB (HBM3) with 128 GiB of RAM and 16 CPUs, the benchmark machine
+# of issues 5-7. Bandwidths measured there by configure --measure
+# (kernels/probe/bw_probe.cu, median of 7 copies of 1 GiB; direct-I/O read of
+# a 40 GB model file on its virtio disk: 0.7-1.3 GB/s over three runs);
+# link generation and width from the data sheet.
 
 # logical CPUs (/proc/cpuinfo); CPU engine threads
 cpu_cores=16
 
 # device memory bandwidth, GB/s (read + write of a device copy); bounds tier A
-d2d_measured_gbps=unknown
+d2d_measured_gbps=2996
 
 # disk holding the model file: nvme | sata-ssd | hdd | unknown
 disk_kind=unknown
@@ -25,7 +27,7 @@ disk_pcie_gen=unknown
 disk_pcie_width=unknown
 
 # direct-I/O read of the model file, GB/s (16 MiB requests); bounds tier C
-disk_read_gbps=unknown
+disk_read_gbps=1.0
 
 # compute capability (0.0 without a GPU)
 gpu_cc=9.0
@@ -40,7 +42,7 @@ gpu_name=NVIDIA H100 80GB HBM3
 gpu_sms=132
 
 # pinned host -> device copy, GB/s (configure --measure); bounds tier B
-h2d_measured_gbps=unknown
+h2d_measured_gbps=54.8
 
 # PCIe generation x width, GB/s (used when nothing was measured)
 h2d_theoretical_gbps=63.01

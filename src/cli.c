@@ -325,7 +325,7 @@ static int parse_args(struct cli_opts *o, int argc, char *const *argv, struct st
             o->cmd = CLI_PERPLEXITY;
         else
             return st_errf(err, "strata", "command",
-                           "generate, tokenize, info or version (or an option: strata --help)",
+                           "generate, tokenize, perplexity, info or version (or an option: strata --help)",
                            "'%s'", c);
     }
     enum cli_cmd cmd = o->cmd;

@@ -52,6 +52,18 @@ const float *engine_forward(struct engine *e, int32_t token, uint32_t pos,
 const float *engine_forward_batch(struct engine *e, const int32_t *tokens, uint32_t n,
                                   uint32_t pos0, float *logits_out, struct st_err *err);
 
+/* Where the time of the streamed tiers went, totals since engine_init
+ * (issue 6's timeline; --stats prints it per token). */
+struct engine_timeline {
+    double copy_s;            /* the link (CPU: the copy thread) busy moving
+                                 streamed blocks into slots */
+    double stall_s;           /* compute waiting for a streamed block */
+    uint64_t bytes[3];        /* bytes moved into slots by tier: [1] pinned
+                                 RAM, [2] disk; [0] unused */
+    uint64_t streamed_layers; /* streamed blocks computed */
+};
+void engine_timeline(struct engine *e, struct engine_timeline *t);
+
 /* The context length the engine was sized for. */
 uint32_t engine_n_ctx(const struct engine *e);
 

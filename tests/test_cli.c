@@ -182,8 +182,8 @@ static void test_bad_usage(void)
                  "expected an option of this command (strata --help)");
     char *a6[] = {"strata", "frobnicate"};
     expect_error(ARGC(a6), a6,
-                 "strata: command: found 'frobnicate', expected generate, tokenize, info or "
-                 "version (or an option: strata --help)");
+                 "strata: command: found 'frobnicate', expected generate, tokenize, perplexity, "
+                 "info or version (or an option: strata --help)");
     char *a7[] = {"strata", "info"};
     expect_error(ARGC(a7), a7,
                  "strata: info: found nothing, expected a GGUF file (strata info FILE)");

@@ -125,6 +125,7 @@ struct gen {
     double *step_s;    /* seconds of each decode step (for p50/p99) */
     int32_t *gen_ids;  /* the generated ids, for --stats-file */
     double t_start, t_ready; /* process start, engine ready */
+    struct engine_timeline tl; /* the decode steps' share of the timeline */
 };
 
 static void gen_free(struct gen *g)
@@ -297,6 +298,17 @@ static void emit_token(const struct gen *g, const struct cli_opts *o,
     }
 }
 
+/* d = a - b, field by field (the timeline of the decode steps alone). */
+static void timeline_diff(struct engine_timeline *d, const struct engine_timeline *a,
+                          const struct engine_timeline *b)
+{
+    d->copy_s = a->copy_s - b->copy_s;
+    d->stall_s = a->stall_s - b->stall_s;
+    for (int i = 0; i < 3; i++)
+        d->bytes[i] = a->bytes[i] - b->bytes[i];
+    d->streamed_layers = a->streamed_layers - b->streamed_layers;
+}
+
 /* --stats-file: what the benchmark harness reads, KEY=value lines. */
 static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_ctx,
                             double t_prompt, double t_first, int n_gen, int n_decode,
@@ -325,6 +337,11 @@ static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_
     fprintf(f, "weight_bytes_per_token=%.0f\n", weight_bytes_per_token(&g->m));
     fprintf(f, "peak_rss_bytes=%lld\n", (long long)ru.ru_maxrss * 1024);
     fprintf(f, "engine=%s\n", engine_backend());
+    double per = n_decode ? 1.0 / n_decode : 0;
+    fprintf(f, "link_busy_ms_per_token=%.4f\n", 1e3 * g->tl.copy_s * per);
+    fprintf(f, "stall_ms_per_token=%.4f\n", 1e3 * g->tl.stall_s * per);
+    fprintf(f, "streamed_bytes_per_token=%.0f\n",
+            (double)(g->tl.bytes[1] + g->tl.bytes[2]) * per);
     fputs("gen_ids=", f);
     for (int i = 0; i < n_gen; i++)
         fprintf(f, i ? ",%d" : "%d", (int)g->gen_ids[i]);
@@ -373,6 +390,8 @@ static int cmd_generate(const struct cli_opts *o)
     uint32_t pos = (uint32_t)g.n_prompt;
     int n_gen = 0, n_decode = 0;
     double t_sample = 0, t_decode = 0;
+    struct engine_timeline tl0, tl1;
+    engine_timeline(g.eng, &tl0);
     while (o->n_predict < 0 || n_gen < o->n_predict) {
         double ts = now_s();
         int32_t id = sampler_sample(g.smp, logits);
@@ -392,6 +411,8 @@ static int cmd_generate(const struct cli_opts *o)
         t_decode += step;
         g.step_s[n_decode++] = step;
     }
+    engine_timeline(g.eng, &tl1);
+    timeline_diff(&g.tl, &tl1, &tl0);
     if (isatty(STDOUT_FILENO)) /* keep the shell prompt off the last line;
                                   piped output stays exactly the text */
         putchar('\n');
@@ -410,6 +431,17 @@ static int cmd_generate(const struct cli_opts *o)
                 n_gen, n_decode, t_decode, dec_tps, n_gen ? 1e3 * t_sample / n_gen : 0);
         fprintf(stderr, "strata: weights    %.3f MB read per token: %.2f GB/s\n",
                 bpt / 1e6, bpt * dec_tps / 1e9);
+        if (g.tl.streamed_layers && n_decode) {
+            /* where a token's time goes: the link, compute waiting on it */
+            double per = 1.0 / n_decode;
+            fprintf(stderr, "strata: timeline   per token %.2f ms: link busy %.2f ms "
+                            "(%.1f MB, %.2f GB/s), compute stalled %.2f ms, "
+                            "%.1f streamed blocks\n",
+                    1e3 * t_decode * per, 1e3 * g.tl.copy_s * per,
+                    (double)(g.tl.bytes[1] + g.tl.bytes[2]) * per / 1e6,
+                    g.tl.copy_s > 0 ? (double)(g.tl.bytes[1] + g.tl.bytes[2]) / g.tl.copy_s / 1e9 : 0,
+                    1e3 * g.tl.stall_s * per, (double)g.tl.streamed_layers * per);
+        }
     }
     if (o->stats_file && write_stats_file(o, &g, n_ctx, t_prompt, t_first, n_gen, n_decode,
                                           t_decode, &err)) {

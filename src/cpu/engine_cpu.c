@@ -161,6 +161,19 @@ uint32_t engine_n_ctx(const struct engine *e)
     return e->n_ctx;
 }
 
+void engine_timeline(struct engine *e, struct engine_timeline *t)
+{
+    memset(t, 0, sizeof *t);
+    if (!e->stream)
+        return;
+    struct stream_cpu_stats st;
+    stream_cpu_stats(e->stream, &st);
+    t->copy_s = 1e-9 * (double)st.copy_ns;
+    t->stall_s = 1e-9 * (double)st.stall_ns;
+    memcpy(t->bytes, st.bytes, sizeof t->bytes);
+    t->streamed_layers = st.layers;
+}
+
 /* ---- pieces of the forward pass ---------------------------------------------- */
 
 /* A 1-D tensor (norm weight, bias) as floats: in place when the file

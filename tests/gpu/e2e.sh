@@ -63,6 +63,23 @@ for m in $models; do
     run_case "$b streamed (odd blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=odd:2
     run_case "$b streamed (all blocks, 3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=all:3
 done
+# No allocation after start-up: the same counts for 4 and for 64 tokens,
+# resident and streamed (tests/gpu/alloc_count.cu wraps every allocator).
+for mode in "" odd:2; do
+    for n in 4 64; do
+        env ${mode:+STRATA_STREAM_TEST=$mode} STRATA_ALLOC_REPORT="$tmp/alloc.$n" "$gpu" \
+            -m models/stories260K.gguf -p "Once upon a time" -n $n --temp 0 --ignore-eos >/dev/null 2>&1
+    done
+    a=$(tr '\n' ' ' <"$tmp/alloc.4" 2>/dev/null) b=$(tr '\n' ' ' <"$tmp/alloc.64" 2>/dev/null)
+    label="allocations, 4 vs 64 tokens${mode:+ (streamed)}"
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then
+        printf '%-58s ok (%s)\n' "$label" "$a"
+        pass=$((pass + 1))
+    else
+        printf '%-58s FAIL (%s / %s)\n' "$label" "$a" "$b"
+        fail=$((fail + 1))
+    fi
+done
 rm -rf "$tmp"
 echo "e2e: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
