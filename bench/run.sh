@@ -119,8 +119,9 @@ summarize() {
         [ -s "$f" ] && printf '%s %s\n' "$(sed -n 's/^decode_tps=//p' "$f")" "$f"
     done | sort -n | awk '{ r[NR] = $2 } END { if (NR) print r[int((NR + 1) / 2)] }' >"$OUTDIR/$name.median"
     med=$(cat "$OUTDIR/$name.median")
-    [ -n "$med" ] || { echo "| $name | failed | | | | | | | | | | |"; return 0; }
-    awk -v name="$name" -v a="${a:-0}" -v b="${b:-0}" -v c="${c:-0}" -v gpu="${gpu:-0}" \
+    [ -n "$med" ] || { echo "| $name | failed | | | | | | | | | | | |"; return 0; }
+    plan_dev=$(pm DEVICE_ARENA_BYTES)
+    awk -v name="$name" -v a="${a:-0}" -v b="${b:-0}" -v c="${c:-0}" -v gpu="${gpu:-0}" -v plan_dev="${plan_dev:-0}" \
         -v hbm="${hbm:-}" -v h2d="${h2d:-}" -v disk="${disk:-}" -v json="$OUTDIR/$name.row.json" '
         FNR == 1 { file++ }
         { split($0, kv, "="); v[file, kv[1]] = substr($0, length(kv[1]) + 2) }
@@ -132,10 +133,11 @@ summarize() {
             if (c > 0) { if (disk > 0) floor = max(floor, c / (disk * 1e9)); else known = 0 }
             ratio = (known && tps > 0) ? sprintf("%.2f", floor * tps) : "-"
             fl = known ? sprintf("%.2f", floor * 1e3) : "-"
-            printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f GB | %s | %s | %.2f / %.2f | %.1f | %.2f GB |\n",
+            printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f GB | %s | %s | %.2f / %.2f | %.1f | %.2f / %.2f GB | %.2f GB |\n",
                 name, eng, tps, v[1, "step_ms_p50"], v[1, "step_ms_p99"], v[1, "step_ms_max"],
                 a / 1e9, b / 1e9, c / 1e9, fl, ratio, v[1, "link_busy_ms_per_token"],
-                v[1, "stall_ms_per_token"], v[2, "prompt_tps"], v[1, "peak_rss_bytes"] / 1e9
+                v[1, "stall_ms_per_token"], v[2, "prompt_tps"], v[1, "device_used_bytes"] / 1e9,
+                plan_dev / 1e9, v[1, "peak_rss_bytes"] / 1e9
             printf "{\"case\": \"%s\", \"engine\": \"%s\", \"decode_tps\": %s, \"step_ms_p50\": %s, \"step_ms_p99\": %s, \"step_ms_max\": %s, \"bytes_a\": %d, \"bytes_b\": %d, \"bytes_c\": %d, \"floor_ms\": %s, \"floor_over_achieved\": %s, \"prefill_tps\": %s, \"peak_rss_bytes\": %s}\n",
                 name, eng, tps, v[1, "step_ms_p50"], v[1, "step_ms_p99"], v[1, "step_ms_max"],
                 a, b, c, known ? floor * 1e3 : "null", ratio == "-" ? "null" : ratio,
@@ -174,6 +176,6 @@ for k in h2d_measured_gbps h2d_pageable_gbps d2h_measured_gbps h2d_during_d2h_gb
 done
 echo
 echo
-echo "| case | engine | tok/s | ms/tok p50 | p99 | max | bytes/tok A / B / C | floor ms | floor/achieved | link busy / stall ms/tok | prefill tok/s | peak RSS |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| case | engine | tok/s | ms/tok p50 | p99 | max | bytes/tok A / B / C | floor ms | floor/achieved | link busy / stall ms/tok | prefill tok/s | VRAM used / planned | peak RSS |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 cat "$ROWS"

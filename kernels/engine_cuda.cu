@@ -569,6 +569,14 @@ extern "C" void engine_timeline(struct engine *e, struct engine_timeline *t)
     *t = e->tl;
 }
 
+extern "C" void engine_memory(struct engine *e, struct engine_memory *m)
+{
+    size_t free_b = 0, total_b = 0;
+    m->device_arena = e->arena_bytes;
+    m->host_block = e->host_bytes;
+    m->device_used = cudaMemGetInfo(&free_b, &total_b) == cudaSuccess ? total_b - free_b : 0;
+}
+
 extern "C" const float *engine_forward(struct engine *e, int32_t token,
                                        uint32_t pos, struct st_err *err)
 {

@@ -64,6 +64,15 @@ struct engine_timeline {
 };
 void engine_timeline(struct engine *e, struct engine_timeline *t);
 
+/* Memory the engine holds: its device arena and its pinned (CPU: plain)
+ * host block, bytes, as allocated at start-up; device_used is what the
+ * device reports in use (cudaMemGetInfo: the arena plus the CUDA context),
+ * 0 on the CPU. */
+struct engine_memory {
+    uint64_t device_arena, host_block, device_used;
+};
+void engine_memory(struct engine *e, struct engine_memory *m);
+
 /* The context length the engine was sized for. */
 uint32_t engine_n_ctx(const struct engine *e);
 

@@ -337,6 +337,11 @@ static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_
     fprintf(f, "weight_bytes_per_token=%.0f\n", weight_bytes_per_token(&g->m));
     fprintf(f, "peak_rss_bytes=%lld\n", (long long)ru.ru_maxrss * 1024);
     fprintf(f, "engine=%s\n", engine_backend());
+    struct engine_memory mem;
+    engine_memory(g->eng, &mem);
+    fprintf(f, "device_arena_bytes=%llu\n", (unsigned long long)mem.device_arena);
+    fprintf(f, "device_used_bytes=%llu\n", (unsigned long long)mem.device_used);
+    fprintf(f, "host_block_bytes=%llu\n", (unsigned long long)mem.host_block);
     double per = n_decode ? 1.0 / n_decode : 0;
     fprintf(f, "link_busy_ms_per_token=%.4f\n", 1e3 * g->tl.copy_s * per);
     fprintf(f, "stall_ms_per_token=%.4f\n", 1e3 * g->tl.stall_s * per);

@@ -161,6 +161,13 @@ uint32_t engine_n_ctx(const struct engine *e)
     return e->n_ctx;
 }
 
+void engine_memory(struct engine *e, struct engine_memory *mem)
+{
+    mem->device_arena = 0;
+    mem->host_block = engine_layout(e, NULL);
+    mem->device_used = 0;
+}
+
 void engine_timeline(struct engine *e, struct engine_timeline *t)
 {
     memset(t, 0, sizeof *t);
