@@ -5,6 +5,7 @@
 #   bench/run.sh [CASE...]        default: the standard set
 #   CASES: 8b-resident 8b-stream4g 70b-stream22g 1b-resident
 #          8b-q8_0 8b-q6_k 8b-q4_0 8b-ctx4096
+#          8b-disk 70b-disk (RAM budgets too small: tier C from the file)
 #
 # In one call it: measures the machine (configure --measure:
 # kernels/probe/bw_probe.cu for pinned/pageable H2D, D2H, D2D, and a
@@ -74,7 +75,7 @@ echo "[" >"$JSON"
 first=1
 
 run_case() {
-    name=$1 preset=$2 mix=$3 budget=$4 ctx=$5
+    name=$1 preset=$2 mix=$3 budget=$4 ctx=$5 ram=${6:--}
     m=$(model "$preset" "$mix")
     if [ ! -s "$PROFILE" ]; then
         say "measuring the machine: ./configure --measure --model $m"
@@ -84,6 +85,7 @@ run_case() {
     cfg="--profile $PROFILE --model $m --name bench-$name --ctx $ctx"
     [ -z "$cpuflag" ] || cfg="$cfg --cpu"
     [ "$budget" = - ] || cfg="$cfg --vram-budget $budget"
+    [ "$ram" = - ] || cfg="$cfg --ram-budget $ram"
     say "case $name: ./configure $cfg"
     # shellcheck disable=SC2086
     ./configure $cfg >"$OUTDIR/$name.configure.log" 2>&1 || {
@@ -158,12 +160,14 @@ for c in $CASES; do
     8b-resident)   run_case "$c" llama-3.1-8b q4_k_m - 4096 ;;
     8b-stream4g)   run_case "$c" llama-3.1-8b q4_k_m 4GiB 4096 ;;
     70b-stream22g) run_case "$c" llama-3.1-70b q4_k_m 22GiB 4096 ;;
+    8b-disk)       run_case "$c" llama-3.1-8b q4_k_m 4GiB 4096 1GiB ;;
+    70b-disk)      run_case "$c" llama-3.1-70b q4_k_m 22GiB 4096 12GiB ;;
     1b-resident)   run_case "$c" llama-3.2-1b q4_k_m - 4096 ;;
     8b-q8_0)       run_case "$c" llama-3.1-8b q8_0 - 4096 ;;
     8b-q6_k)       run_case "$c" llama-3.1-8b q6_k - 4096 ;;
     8b-q4_0)       run_case "$c" llama-3.1-8b q4_0 - 4096 ;;
     8b-ctx4096)    DECODE_PROMPT="--prompt-tokens 3968" run_case "$c" llama-3.1-8b q4_k_m - 4096 ;;
-    *) say "unknown case '$c', expected one of: 8b-resident 8b-stream4g 70b-stream22g 1b-resident 8b-q8_0 8b-q6_k 8b-q4_0 8b-ctx4096"; exit 1 ;;
+    *) say "unknown case '$c', expected one of: 8b-resident 8b-stream4g 70b-stream22g 1b-resident 8b-q8_0 8b-q6_k 8b-q4_0 8b-ctx4096 8b-disk 70b-disk"; exit 1 ;;
     esac
 done
 echo "]" >>"$JSON"

@@ -21,6 +21,7 @@
 
 extern "C" {
 #include "dequant.h"
+#include "disk_reader.h"
 #include "engine.h"
 #include "model.h"
 #include "quant.h"
@@ -49,9 +50,18 @@ struct dev_layer {
     uint32_t t[W_COUNT];                // ggml types
     uint64_t w_off[W_COUNT];            // offset of each matrix in the block
     uint64_t block_bytes;               // the block's weight bytes, aligned
-    int tier;                           // 0 resident, 1 streamed from pinned RAM
+    int tier;                           // 0 resident, 1 pinned RAM, 2 disk
     const uint8_t *host;                // tier 1: the block in the pinned arena
+    // tier 2: the file range holding the block's matrices, read as is (the
+    // slot then holds the file's bytes: c_off[i] is matrix i in it)
+    uint64_t range_off, range_len, c_off[W_COUNT];
     uint16_t *k_cache, *v_cache;        // [kv_head][n_ctx][head_dim] f16
+};
+
+// What a copy-stream callback needs: the reader and the tier-C job number.
+struct cb_job {
+    struct disk_reader *r;
+    uint64_t job;
 };
 
 struct engine {
@@ -79,6 +89,13 @@ struct engine {
     // that consumed them has finished (accounted_seq: read up to there)
     uint32_t n_ring;
     cudaEvent_t *copy_t0, *copy_t1, *wait_t0, *wait_t1;
+    // tier C: the reader thread fills n_slots staging buffers in the pinned
+    // arena; the copy stream waits for a job in a host callback
+    struct disk_reader *reader;
+    uint8_t *stage;            // pinned, n_slots * stage_bytes, 4 KiB aligned
+    uint64_t stage_bytes;
+    uint64_t c_seq;            // tier-C copies issued
+    struct cb_job *cb;         // n_ring callback arguments
     uint64_t accounted_seq;
     struct engine_timeline tl;
     const void *output;
@@ -211,7 +228,14 @@ static size_t layout_host(struct engine *e, uint8_t *base)
     e->h_tmp = (float *)carve(base, &off, (size_t)widest * 4);
     for (uint32_t j = 0; j < e->n_streamed; j++) {
         struct dev_layer *D = &e->layers[e->streamed[j]];
-        D->host = (const uint8_t *)carve(base, &off, D->block_bytes);
+        if (D->tier == 1)
+            D->host = (const uint8_t *)carve(base, &off, D->block_bytes);
+    }
+    if (e->stage_bytes) { // direct I/O wants 4 KiB-aligned buffers
+        uint8_t *p = (uint8_t *)carve(base, &off, e->n_slots * e->stage_bytes + DISK_READER_ALIGN);
+        e->stage = p ? (uint8_t *)(((uintptr_t)p + DISK_READER_ALIGN - 1) &
+                                   ~(uintptr_t)(DISK_READER_ALIGN - 1))
+                     : NULL;
     }
     return off;
 }
@@ -259,6 +283,21 @@ static void layout_block(struct dev_layer *D, const struct llm_layer *L)
     D->block_bytes = (off + 255) & ~(size_t)255;
 }
 
+// Host callbacks on the copy stream (CUDA's callback thread): block until
+// the reader has staged a tier-C job, and hand its buffer back after the
+// copy. They make no CUDA calls.
+static void CUDART_CB stage_wait_cb(void *arg)
+{
+    struct cb_job *j = (struct cb_job *)arg;
+    disk_reader_wait(j->r, j->job);
+}
+
+static void CUDART_CB stage_release_cb(void *arg)
+{
+    struct cb_job *j = (struct cb_job *)arg;
+    disk_reader_release(j->r, j->job);
+}
+
 // Issues the copies of streamed blocks up to global index `upto` (a copy
 // may only be issued once the compute that last used its slot has been
 // enqueued: index c needs compute c - n_slots).
@@ -270,11 +309,24 @@ static void issue_copies(struct engine *e, uint64_t upto)
         const struct dev_layer *D = &e->layers[e->streamed[c % e->n_streamed]];
         if (c >= e->n_slots)
             cudaStreamWaitEvent(e->copy_stream, e->freed[slot], 0);
+        const uint8_t *src = D->host;
+        size_t bytes = D->block_bytes;
+        struct cb_job *cj = NULL;
+        if (D->tier == 2) { // wait (in stream order) for the reader's buffer
+            cj = &e->cb[c % e->n_ring];
+            cj->r = e->reader;
+            cj->job = e->c_seq++;
+            src = e->stage + (cj->job % e->n_slots) * e->stage_bytes;
+            bytes = D->range_len;
+            cudaLaunchHostFunc(e->copy_stream, stage_wait_cb, cj);
+        }
         cudaEventRecord(e->copy_t0[c % e->n_ring], e->copy_stream);
-        cudaMemcpyAsync(e->slots + (size_t)slot * e->slot_bytes, D->host, D->block_bytes,
+        cudaMemcpyAsync(e->slots + (size_t)slot * e->slot_bytes, src, bytes,
                         cudaMemcpyHostToDevice, e->copy_stream);
         cudaEventRecord(e->copy_t1[c % e->n_ring], e->copy_stream);
         cudaEventRecord(e->filled[slot], e->copy_stream);
+        if (cj) // the staging buffer is free once the copy is done
+            cudaLaunchHostFunc(e->copy_stream, stage_release_cb, cj);
     }
 }
 
@@ -309,7 +361,8 @@ static int enqueue_step(struct engine *e, struct st_err *err)
             cudaStreamWaitEvent(s, e->filled[slot], 0);
             cudaEventRecord(e->wait_t1[k % e->n_ring], s);
             for (int i = 0; i < W_COUNT; i++)
-                w[i] = e->slots + (size_t)slot * e->slot_bytes + D->w_off[i];
+                w[i] = e->slots + (size_t)slot * e->slot_bytes +
+                       (D->tier == 2 ? D->c_off[i] : D->w_off[i]);
         }
         // attention block: x (dim,) -> q (q_dim,), k, v (kv_dim,)
         ops_rmsnorm(e->xb, e->x, D->attn_norm, c->dim, c->norm_eps, s);
@@ -349,17 +402,66 @@ static int enqueue_step(struct engine *e, struct st_err *err)
     return 0;
 }
 
-// STRATA_STREAM_TEST=odd:N or all:N streams those blocks through N slots
+// Tier C: the file range that holds block l's seven matrices (they are
+// contiguous in the files llama.cpp and strata-synth write), 4 KiB aligned
+// at its start for direct I/O, and each matrix's place in it.
+static int file_range(struct engine *e, struct dev_layer *D, const struct llm_layer *L,
+                      uint32_t l, struct st_err *err)
+{
+    const struct gguf_file *f = &e->m->gguf;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < W_COUNT; i++) {
+        const struct gguf_tensor *t = layer_weight(L, i);
+        if (stored_as_f32(t))
+            return st_errf(err, f->path, "plan: tier of block", "0 or 1 (rows of this "
+                           "model are stored as f32, which the file does not hold)",
+                           "2 (disk) for block %u", l);
+        uint64_t a = f->data_offset + t->offset;
+        lo = a < lo ? a : lo;
+        hi = a + t->n_bytes > hi ? a + t->n_bytes : hi;
+    }
+    D->range_off = lo / DISK_READER_ALIGN * DISK_READER_ALIGN;
+    D->range_len = hi - D->range_off;
+    if (D->range_len > D->block_bytes + (16u << 20))
+        return st_errf(err, f->path, "block layout", "the matrices of a block side by side "
+                       "(tier C reads a block in one range)",
+                       "block %u spread over %llu bytes for %llu of weights", l,
+                       (unsigned long long)D->range_len, (unsigned long long)D->block_bytes);
+    for (int i = 0; i < W_COUNT; i++)
+        D->c_off[i] = f->data_offset + layer_weight(L, i)->offset - D->range_off;
+    return 0;
+}
+
+// The tier-C blocks' ranges, in stream order, to the reader thread.
+static int start_reader(struct engine *e, struct st_err *err)
+{
+    uint64_t off[1024], len[1024];
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < e->n_streamed && n < 1024; j++) {
+        const struct dev_layer *D = &e->layers[e->streamed[j]];
+        if (D->tier == 2) {
+            off[n] = D->range_off;
+            len[n++] = D->range_len;
+        }
+    }
+    e->reader = disk_reader_start(e->m->gguf.path, off, len, n, e->stage, e->stage_bytes,
+                                  e->n_slots, err);
+    return e->reader ? 0 : -1;
+}
+
+// STRATA_STREAM_TEST=odd:N, all:N (from pinned RAM), disk:N (all from the
+// file) or mix:N (block l: tier l % 3) streams those blocks through N slots
 // in a build without a plan: what tests/gpu/e2e.sh compares with the
-// resident run. Returns 0 (off), 1 (odd blocks) or 2 (all blocks).
+// resident run. Returns 0 (off) or the mode 1..4.
 static int stream_test_mode(const struct engine_opts *o, int *slots)
 {
     const char *st = getenv("STRATA_STREAM_TEST");
     if (!st || (o && o->layer_tier))
         return 0;
-    int mode = !strncmp(st, "odd:", 4) ? 1 : !strncmp(st, "all:", 4) ? 2 : 0;
+    int mode = !strncmp(st, "odd:", 4) ? 1 : !strncmp(st, "all:", 4) ? 2
+             : !strncmp(st, "disk:", 5) ? 3 : !strncmp(st, "mix:", 4) ? 4 : 0;
     if (mode)
-        *slots = atoi(st + 4);
+        *slots = atoi(st + (mode == 3 ? 5 : 4));
     return mode;
 }
 
@@ -411,17 +513,17 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
         layout_block(D, &m->layers[l]);
         D->tier = o && o->layer_tier ? o->layer_tier[l] : 0;
         if (test_mode)
-            D->tier = test_mode == 2 || (l & 1);
-        if (D->tier == 2) {
-            st_errf(err, "strata", "plan: tier of block", "0 (VRAM) or 1 (pinned RAM): the "
-                    "CUDA engine does not read blocks from disk yet (configure --ram-budget larger)",
-                    "2 (disk) for block %u", l);
+            D->tier = test_mode == 1 ? (int)(l & 1) : test_mode == 2 ? 1
+                    : test_mode == 3 ? 2 : (int)(l % 3);
+        if (D->tier == 2 && file_range(e, D, &m->layers[l], l, err))
             goto fail;
-        }
-        if (D->tier == 1) {
+        if (D->tier != 0) {
             e->streamed[e->n_streamed++] = l;
-            if (D->block_bytes > e->slot_bytes)
-                e->slot_bytes = D->block_bytes;
+            uint64_t need = D->tier == 2 ? D->range_len : D->block_bytes;
+            if (need > e->slot_bytes)
+                e->slot_bytes = need;
+            if (D->tier == 2 && need > e->stage_bytes)
+                e->stage_bytes = need;
         }
     }
     if (e->n_streamed) {
@@ -432,6 +534,7 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
             e->n_slots = 16;
         e->use_graph = 0; // the copies are ordered by events across tokens
     }
+    e->stage_bytes = (e->stage_bytes + DISK_READER_ALIGN - 1) / DISK_READER_ALIGN * DISK_READER_ALIGN;
     e->arena_bytes = layout_device(e, NULL);
     TRY(cudaMalloc((void **)&e->arena, e->arena_bytes), "allocating the device arena");
     g_alloc_count++;
@@ -459,7 +562,14 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
         e->wait_t1 = e->wait_t0 + e->n_ring;
         for (uint32_t i = 0; i < 4 * e->n_ring; i++)
             TRY(cudaEventCreate(&e->copy_t0[i]), "creating events");
+        e->cb = (struct cb_job *)calloc(e->n_ring, sizeof *e->cb);
+        if (!e->cb) {
+            st_errmsg(err, "strata: out of memory");
+            goto fail;
+        }
     }
+    if (e->stage_bytes && start_reader(e, err))
+        goto fail;
 
     // weights into the arena (start-up: at disk / page-cache speed)
     for (uint32_t l = 0; l < c->n_layers; l++) {
@@ -469,8 +579,9 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
             const struct gguf_tensor *t = layer_weight(L, i);
             if (D->tier == 0) // resident: into the device arena
                 TRY(upload(D->w[i], t), "uploading weights");
-            else // streamed: into the pinned arena, block layout
+            else if (D->tier == 1) // streamed: into the pinned arena, block layout
                 store_host((uint8_t *)D->host + D->w_off[i], t);
+            // tier 2 stays in the file: the reader brings it every token
         }
         TRY(upload_f32(e, D->attn_norm, L->attn_norm), "uploading norms");
         TRY(upload_f32(e, D->ffn_norm, L->ffn_norm), "uploading norms");
@@ -522,6 +633,11 @@ extern "C" void engine_free(struct engine *e)
 {
     if (!e)
         return;
+    if (e->reader) { // drain the copy stream's callbacks, then the thread
+        cudaStreamSynchronize(e->copy_stream);
+        disk_reader_stop(e->reader);
+    }
+    free(e->cb);
     if (e->graph)
         cudaGraphExecDestroy(e->graph);
     if (e->stream)
@@ -559,7 +675,8 @@ static void account_timeline(struct engine *e)
             e->tl.copy_s += 1e-3 * copy_ms;
         if (cudaEventElapsedTime(&wait_ms, e->wait_t0[i], e->wait_t1[i]) == cudaSuccess)
             e->tl.stall_s += 1e-3 * wait_ms;
-        e->tl.bytes[1] += e->layers[e->streamed[k % e->n_streamed]].block_bytes;
+        const struct dev_layer *D = &e->layers[e->streamed[k % e->n_streamed]];
+        e->tl.bytes[D->tier] += D->tier == 2 ? D->range_len : D->block_bytes;
         e->tl.streamed_layers++;
     }
 }
@@ -567,6 +684,7 @@ static void account_timeline(struct engine *e)
 extern "C" void engine_timeline(struct engine *e, struct engine_timeline *t)
 {
     *t = e->tl;
+    t->read_s = e->reader ? disk_reader_busy_s(e->reader) : 0;
 }
 
 extern "C" void engine_memory(struct engine *e, struct engine_memory *m)
@@ -608,6 +726,8 @@ extern "C" const float *engine_forward(struct engine *e, int32_t token,
         cuda_fail(err, "the decode step", r);
         return NULL;
     }
+    if (e->reader && disk_reader_error(e->reader, err))
+        return NULL; // a block came short from the disk: its logits are wrong
     account_timeline(e);
     return e->h_logits;
 }

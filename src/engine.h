@@ -58,6 +58,8 @@ struct engine_timeline {
     double copy_s;            /* the link (CPU: the copy thread) busy moving
                                  streamed blocks into slots */
     double stall_s;           /* compute waiting for a streamed block */
+    double read_s;            /* GPU engine: the reader thread reading tier
+                                 C from disk (CPU: part of copy_s) */
     uint64_t bytes[3];        /* bytes moved into slots by tier: [1] pinned
                                  RAM, [2] disk; [0] unused */
     uint64_t streamed_layers; /* streamed blocks computed */

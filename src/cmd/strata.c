@@ -304,6 +304,7 @@ static void timeline_diff(struct engine_timeline *d, const struct engine_timelin
 {
     d->copy_s = a->copy_s - b->copy_s;
     d->stall_s = a->stall_s - b->stall_s;
+    d->read_s = a->read_s - b->read_s;
     for (int i = 0; i < 3; i++)
         d->bytes[i] = a->bytes[i] - b->bytes[i];
     d->streamed_layers = a->streamed_layers - b->streamed_layers;
@@ -345,6 +346,7 @@ static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_
     double per = n_decode ? 1.0 / n_decode : 0;
     fprintf(f, "link_busy_ms_per_token=%.4f\n", 1e3 * g->tl.copy_s * per);
     fprintf(f, "stall_ms_per_token=%.4f\n", 1e3 * g->tl.stall_s * per);
+    fprintf(f, "disk_read_ms_per_token=%.4f\n", 1e3 * g->tl.read_s * per);
     fprintf(f, "streamed_bytes_per_token=%.0f\n",
             (double)(g->tl.bytes[1] + g->tl.bytes[2]) * per);
     fputs("gen_ids=", f);
@@ -440,11 +442,12 @@ static int cmd_generate(const struct cli_opts *o)
             /* where a token's time goes: the link, compute waiting on it */
             double per = 1.0 / n_decode;
             fprintf(stderr, "strata: timeline   per token %.2f ms: link busy %.2f ms "
-                            "(%.1f MB, %.2f GB/s), compute stalled %.2f ms, "
-                            "%.1f streamed blocks\n",
+                            "(%.1f MB, %.2f GB/s), disk reads %.2f ms (%.1f MB), compute "
+                            "stalled %.2f ms, %.1f streamed blocks\n",
                     1e3 * t_decode * per, 1e3 * g.tl.copy_s * per,
                     (double)(g.tl.bytes[1] + g.tl.bytes[2]) * per / 1e6,
                     g.tl.copy_s > 0 ? (double)(g.tl.bytes[1] + g.tl.bytes[2]) / g.tl.copy_s / 1e9 : 0,
+                    1e3 * g.tl.read_s * per, (double)g.tl.bytes[2] * per / 1e6,
                     1e3 * g.tl.stall_s * per, (double)g.tl.streamed_layers * per);
         }
     }

@@ -62,6 +62,11 @@ for m in $models; do
     run_case "$b resident, no graph" "$m" "The capital of France is" STRATA_NO_GRAPH=1
     run_case "$b streamed (odd blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=odd:2
     run_case "$b streamed (all blocks, 3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=all:3
+    case $b in # tier C reads the file's bytes: models whose rows need no f32 conversion
+    stories260K|zoo-*)
+        run_case "$b from disk (all blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=disk:2
+        run_case "$b VRAM/RAM/disk mixed (3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=mix:3 ;;
+    esac
 done
 # No allocation after start-up: the same counts for 4 and for 64 tokens,
 # resident and streamed (tests/gpu/alloc_count.cu wraps every allocator).

@@ -31,6 +31,8 @@ for tool in memcheck racecheck; do
         check "strata-cuda $(basename "$m")" $tool "$b/gpu/bin/strata-cuda" -m "$m" -p "Once" -n 4 --temp 0
         check "strata-cuda $(basename "$m") streamed" $tool env STRATA_STREAM_TEST=odd:2 \
             "$b/gpu/bin/strata-cuda" -m "$m" -p "Once" -n 4 --temp 0
+        check "strata-cuda $(basename "$m") RAM/disk mixed" $tool env STRATA_STREAM_TEST=mix:2 \
+            "$b/gpu/bin/strata-cuda" -m "$m" -p "Once" -n 4 --temp 0
     done
 done
 echo "sanitize: $pass passed, $fail failed"
