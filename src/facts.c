@@ -1,5 +1,6 @@
 /* facts.c - model facts from a GGUF header, or synthesized (facts.h). */
 #include "facts.h"
+#include "synth.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,13 +162,6 @@ out:
 
 /* ---- synthetic models --------------------------------------------------- */
 
-/* llama.cpp's use_more_bits(i, n): the first and last eighth of the blocks
- * and every third block between get the bigger type in the _M recipes. */
-static int use_more_bits(uint32_t i, uint32_t n)
-{
-    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
-}
-
 /* FNV-1a 64 over a byte range, chained. */
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -177,137 +171,65 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-struct synth_ctx {
-    struct model_facts *f;
-    uint64_t offset; /* running file offset */
-    uint32_t cap;
-    int bad;
-};
-
-static void synth_add(struct synth_ctx *c, const char *name, uint32_t type,
-                      uint64_t ne0, uint64_t ne1)
+int facts_from_synth(struct model_facts *f, const char *name, struct st_err *err)
 {
-    struct model_facts *f = c->f;
-    if (f->n_tensors >= c->cap) {
-        c->bad = 1;
-        return;
-    }
-    struct facts_tensor *t = &f->tensors[f->n_tensors++];
-    snprintf(t->name, sizeof t->name, "%s", name);
-    t->type = type;
-    t->ne[0] = ne0;
-    t->ne[1] = ne1;
-    t->ne[2] = t->ne[3] = 1;
-    t->bytes = ggml_row_size(type, ne0) * ne1;
-    if (t->bytes == 0)
-        c->bad = 1;
-    t->file_offset = c->offset;
-    c->offset += (t->bytes + 31) / 32 * 32;
-    t->role = facts_role_of(name, ne1 == 1 ? 1 : 2, t->ne, &t->layer);
-}
-
-int facts_synth(struct model_facts *f, const struct facts_synth_spec *s,
-                struct st_err *err)
-{
+    /* "llama-3.1-70b-q4_k_m": the mix is what follows the last '-' */
+    char preset[64];
+    const char *dash = strrchr(name, '-');
+    if (!dash || (size_t)(dash - name) >= sizeof preset)
+        return st_errf(err, "--synth", "model", "PRESET-MIX, e.g. llama-3.1-70b-q4_k_m",
+                       "'%s'", name);
+    memcpy(preset, name, (size_t)(dash - name));
+    preset[dash - name] = 0;
+    struct synth_config cfg;
+    struct synth_model sm;
+    if (synth_preset(&cfg, preset, err) || synth_mix_parse(dash + 1, &cfg.mix, err) ||
+        synth_build(&sm, &cfg, err))
+        return -1;
     memset(f, 0, sizeof *f);
-    if (!s->n_layers || s->n_layers > FACTS_MAX_LAYERS || !s->n_heads ||
-        !s->n_kv_heads || s->n_embd % s->n_heads)
-        return st_errf(err, s->name, "dimensions", "1..512 blocks and heads dividing n_embd",
-                       "%u blocks, %u heads, n_embd %u", s->n_layers, s->n_heads, s->n_embd);
-    snprintf(f->arch, sizeof f->arch, "%s", s->arch);
-    snprintf(f->name, sizeof f->name, "%s", s->name);
-    f->n_layers = s->n_layers;
-    f->n_embd = s->n_embd;
-    f->n_heads = s->n_heads;
-    f->n_kv_heads = s->n_kv_heads;
-    f->head_dim = s->n_embd / s->n_heads;
-    f->n_ff = s->n_ff;
-    f->n_vocab = s->n_vocab;
-    f->n_ctx_train = s->n_ctx_train;
-    int qwen = strcmp(s->arch, "qwen2") == 0;
-    struct synth_ctx c = {f, 8u << 20, 3 + s->n_layers * (qwen ? 12 : 9), 0};
-    f->tensors = calloc(c.cap, sizeof *f->tensors);
-    if (!f->tensors)
-        return st_errmsg(err, "%s: out of memory", s->name);
-
-    uint64_t d = s->n_embd, q = (uint64_t)s->n_heads * f->head_dim,
-             kv = (uint64_t)s->n_kv_heads * f->head_dim, ff = s->n_ff;
-    synth_add(&c, "token_embd.weight", s->type_embd, d, s->n_vocab);
-    char n[FACTS_NAME_MAX];
-#define ADD(suffix, type, ne0, ne1)                          \
-    do {                                                     \
-        snprintf(n, sizeof n, "blk.%u." suffix, l);          \
-        synth_add(&c, n, type, ne0, ne1);                    \
-    } while (0)
-    for (uint32_t l = 0; l < s->n_layers; l++) {
-        uint32_t big = use_more_bits(l, s->n_layers) ? s->type_more_bits : s->type_matrix;
-        ADD("attn_norm.weight", GGML_TYPE_F32, d, 1);
-        ADD("attn_q.weight", s->type_matrix, d, q);
-        ADD("attn_k.weight", s->type_matrix, d, kv);
-        ADD("attn_v.weight", big, d, kv);
-        if (qwen) {
-            ADD("attn_q.bias", GGML_TYPE_F32, q, 1);
-            ADD("attn_k.bias", GGML_TYPE_F32, kv, 1);
-            ADD("attn_v.bias", GGML_TYPE_F32, kv, 1);
-        }
-        ADD("attn_output.weight", s->type_matrix, q, d);
-        ADD("ffn_norm.weight", GGML_TYPE_F32, d, 1);
-        ADD("ffn_gate.weight", s->type_matrix, d, ff);
-        ADD("ffn_up.weight", s->type_matrix, d, ff);
-        ADD("ffn_down.weight", big, ff, d);
+    snprintf(f->arch, sizeof f->arch, "%s", cfg.arch == SYNTH_ARCH_QWEN2 ? "qwen2" : "llama");
+    snprintf(f->name, sizeof f->name, "%s (synthetic)", name);
+    f->n_layers = cfg.n_layers;
+    f->n_embd = cfg.dim;
+    f->n_heads = cfg.n_heads;
+    f->n_kv_heads = cfg.n_kv_heads;
+    f->head_dim = cfg.dim / cfg.n_heads;
+    f->n_ff = cfg.ffn_dim;
+    f->n_vocab = cfg.n_vocab;
+    f->n_ctx_train = cfg.n_ctx;
+    f->tensors = calloc(sm.n_tensors, sizeof *f->tensors);
+    if (!f->tensors) {
+        synth_free(&sm);
+        return st_errmsg(err, "%s: out of memory", name);
     }
-#undef ADD
-    synth_add(&c, "output_norm.weight", GGML_TYPE_F32, d, 1);
-    if (!s->tied)
-        synth_add(&c, "output.weight", s->type_output, d, s->n_vocab);
-    if (c.bad) {
-        facts_free(f);
-        return st_errf(err, s->name, "tensor shapes", "rows that are whole blocks of their type",
-                       "a row that is not");
-    }
-    f->file_bytes = c.offset;
-    /* a fingerprint of the table, as gguf_fingerprint would give a file */
+    /* the data section follows the header; tensors are 32-byte aligned */
+    uint64_t off = sm.file_size;
+    for (uint32_t i = 0; i < sm.n_tensors; i++)
+        off -= (sm.t[i].n_bytes + 31) / 32 * 32;
     uint64_t h = 0xcbf29ce484222325ull;
-    for (uint32_t i = 0; i < f->n_tensors; i++) {
-        h = fnv1a(h, f->tensors[i].name, strlen(f->tensors[i].name));
-        h = fnv1a(h, &f->tensors[i].type, sizeof f->tensors[i].type);
-        h = fnv1a(h, f->tensors[i].ne, sizeof f->tensors[i].ne);
+    for (uint32_t i = 0; i < sm.n_tensors; i++) {
+        const struct synth_tensor *st = &sm.t[i];
+        struct facts_tensor *t = &f->tensors[f->n_tensors++];
+        snprintf(t->name, sizeof t->name, "%s", st->name);
+        t->type = st->type;
+        t->ne[0] = st->ne[0];
+        t->ne[1] = st->ne[1];
+        t->ne[2] = t->ne[3] = 1;
+        t->bytes = st->n_bytes;
+        t->file_offset = off;
+        off += (st->n_bytes + 31) / 32 * 32;
+        t->role = facts_role_of(st->name, st->n_dims, t->ne, &t->layer);
+        /* a fingerprint of the table, as gguf_fingerprint gives a file */
+        h = fnv1a(h, t->name, strlen(t->name));
+        h = fnv1a(h, &t->type, sizeof t->type);
+        h = fnv1a(h, t->ne, sizeof t->ne);
     }
+    f->file_bytes = sm.file_size;
     f->fingerprint = h;
+    synth_free(&sm);
     if (facts_summarize(f, err)) {
         facts_free(f);
         return -1;
     }
     return 0;
-}
-
-int facts_preset(const char *name, struct facts_synth_spec *s, struct st_err *err)
-{
-    static const struct {
-        const char *name;
-        struct facts_synth_spec spec;
-    } presets[] = {
-        /* Llama-3.1: vocab 128256, GQA 8 kv heads, head_dim 128 */
-        {"llama3.1-70b-q4_k_m", {"llama", "Llama-3.1-70B Q4_K_M (synthetic)", 80, 8192, 64, 8,
-                                 28672, 128256, 131072, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K,
-                                 GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, 0}},
-        {"llama3.1-70b-q6_k", {"llama", "Llama-3.1-70B Q6_K (synthetic)", 80, 8192, 64, 8,
-                               28672, 128256, 131072, GGML_TYPE_Q6_K, GGML_TYPE_Q6_K,
-                               GGML_TYPE_Q6_K, GGML_TYPE_Q6_K, 0}},
-        {"llama3.1-8b-q4_k_m", {"llama", "Llama-3.1-8B Q4_K_M (synthetic)", 32, 4096, 32, 8,
-                                14336, 128256, 131072, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K,
-                                GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, 0}},
-        /* Qwen2.5-32B: vocab 152064, 40 heads, 8 kv heads, q/k/v biases */
-        {"qwen2.5-32b-q4_k_m", {"qwen2", "Qwen2.5-32B Q4_K_M (synthetic)", 64, 5120, 40, 8,
-                                27648, 152064, 32768, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K,
-                                GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, 0}},
-    };
-    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
-        if (strcmp(name, presets[i].name) == 0) {
-            *s = presets[i].spec;
-            return 0;
-        }
-    return st_errf(err, "--synth", "model",
-                   "llama3.1-70b-q4_k_m, llama3.1-70b-q6_k, llama3.1-8b-q4_k_m or qwen2.5-32b-q4_k_m",
-                   "'%s'", name);
 }

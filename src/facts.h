@@ -3,8 +3,8 @@
  * every tensor, grouped by layer.
  *
  * The planner (plan.h) is a pure function of a profile, these facts and the
- * options; tests build facts directly (facts_synth) instead of writing
- * 40 GB files: a synthetic Llama-3.1-70B is only its tensor table. */
+ * options; tests build facts of synthetic models (facts_from_synth) instead
+ * of writing 40 GB files: a synthetic Llama-3.1-70B is only its tensor table. */
 #ifndef STRATA_FACTS_H
 #define STRATA_FACTS_H
 
@@ -63,28 +63,14 @@ struct model_facts {
  * "m.gguf: llama.block_count: found nothing, expected the number of blocks". */
 int facts_from_gguf(struct model_facts *f, const char *path, struct st_err *err);
 
-/* A synthetic Llama/Qwen2 model: the tensor table llama.cpp would write for
- * these dimensions and types (no file). */
-struct facts_synth_spec {
-    const char *arch;       /* "llama" or "qwen2" (adds q/k/v biases) */
-    const char *name;
-    uint32_t n_layers, n_embd, n_heads, n_kv_heads, n_ff, n_vocab, n_ctx_train;
-    uint32_t type_matrix;   /* every block matrix, e.g. GGML_TYPE_Q4_K */
-    uint32_t type_more_bits;/* attn_v and ffn_down on llama.cpp's
-                               use_more_bits() layers (the _M recipes);
-                               = type_matrix for a uniform model */
-    uint32_t type_embd, type_output;
-    int tied;               /* no output.weight */
-};
-int facts_synth(struct model_facts *f, const struct facts_synth_spec *s,
-                struct st_err *err);
+/* The facts of the file strata-synth would write (src/synth.c is the one
+ * source of synthetic tensor tables): name is "PRESET-MIX" as strata-synth
+ * names them, e.g. "llama-3.1-70b-q4_k_m", "qwen2.5-32b-q4_k_m". Nothing is
+ * written: a 40 GB model is only its tensor table. -1 with err for an
+ * unknown preset or mix. */
+int facts_from_synth(struct model_facts *f, const char *name, struct st_err *err);
 
-/* Named synthetic models: "llama3.1-70b-q4_k_m", "llama3.1-70b-q6_k",
- * "llama3.1-8b-q4_k_m", "qwen2.5-32b-q4_k_m". -1 with err for another name. */
-int facts_preset(const char *name, struct facts_synth_spec *s,
-                 struct st_err *err);
-
-/* Recomputes the sums from tensors[] (facts_synth and facts_from_gguf call
+/* Recomputes the sums from tensors[] (facts_from_synth and facts_from_gguf call
  * it; tests that edit tensors call it again). Fails on a layer index past
  * n_layers or a block without tensors. */
 int facts_summarize(struct model_facts *f, struct st_err *err);

@@ -1,6 +1,6 @@
 /* test_plan.c - the tier plan against reality: the splits the reference
  * engine ran, the invariants of every plan, refusals with numbers.
- * Models are synthetic tensor tables (facts_synth); the byte counts the
+ * Models are synthetic tensor tables (facts_from_synth: strata-synth's); the byte counts the
  * tests expect are computed here from the quant block sizes. */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
@@ -23,12 +23,10 @@ static void load_profile(const char *name, struct profile *p)
     CU_ASSERT_EQUAL_FATAL(profile_read(path, p, &e), 0);
 }
 
-static void load_model(const char *preset, struct model_facts *f)
+static void load_model(const char *name, struct model_facts *f)
 {
-    struct facts_synth_spec s;
     struct st_err e = {""};
-    CU_ASSERT_EQUAL_FATAL(facts_preset(preset, &s, &e), 0);
-    CU_ASSERT_EQUAL_FATAL(facts_synth(f, &s, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(facts_from_synth(f, name, &e), 0);
 }
 
 /* Invariants of every plan: arenas within budgets, one more block would not
@@ -110,7 +108,7 @@ static void test_synth_bytes(void)
     /* Llama-3.1-70B block, Q6_K (210 bytes per 256): q, o 8192x8192; k, v
      * 8192x1024; gate, up, down 8192x28672 -> 669.4 MiB ("669 MB") */
     struct model_facts f;
-    load_model("llama3.1-70b-q6_k", &f);
+    load_model("llama-3.1-70b-q6_k", &f);
     uint64_t elems = 2ull * 8192 * 8192 + 2ull * 8192 * 1024 + 3ull * 8192 * 28672;
     CU_ASSERT_EQUAL(plan_layer_stream_bytes(&f, 0), elems / 256 * 210);
     CU_ASSERT_EQUAL(f.layer_bytes[0], elems / 256 * 210 + 2 * 8192 * 4);
@@ -133,7 +131,7 @@ static void test_3090_llama70b_q6k(void)
     /* the reference engine ran 29 resident + 51 from RAM + 0 from disk */
     struct plan p;
     struct st_err e;
-    CU_ASSERT_EQUAL_FATAL(make(&p, "rtx3090-gen3x8", "llama3.1-70b-q6_k",
+    CU_ASSERT_EQUAL_FATAL(make(&p, "rtx3090-gen3x8", "llama-3.1-70b-q6_k",
                                (struct plan_opts){.ctx = 4096}, &e), 0);
     CU_ASSERT_TRUE(p.gpu);
     CU_ASSERT_TRUE(p.n_tier[PLAN_TIER_A] >= 27 && p.n_tier[PLAN_TIER_A] <= 31);
@@ -152,7 +150,7 @@ static void test_3090_llama70b_q6k(void)
     struct profile prof;
     struct model_facts f;
     load_profile("rtx3090-gen3x8", &prof);
-    load_model("llama3.1-70b-q6_k", &f);
+    load_model("llama-3.1-70b-q6_k", &f);
     CU_ASSERT_TRUE(plan_table(&p, &prof, &f, "t", table, sizeof table) > 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(table, "floor: t_token >="));
     facts_free(&f);
@@ -174,7 +172,7 @@ static void test_h100_22g(void)
 {
     struct plan p;
     struct st_err e;
-    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama3.1-70b-q4_k_m",
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama-3.1-70b-q4_k_m",
                                (struct plan_opts){.vram_budget = 22 * GiB}, &e), 0);
     CU_ASSERT_EQUAL(p.vram_budget, 22 * GiB);
     /* measured 54.8 GB/s on this H100's Gen5 x16 link (theoretical 63): under
@@ -187,7 +185,7 @@ static void test_h100_22g(void)
         struct profile prof;
         struct model_facts f;
         load_profile("h100-80g", &prof);
-        load_model("llama3.1-70b-q4_k_m", &f);
+        load_model("llama-3.1-70b-q4_k_m", &f);
         prof.h2d_measured_gbps = 63.0;
         struct plan_opts o = {.vram_budget = 22 * GiB};
         CU_ASSERT_EQUAL_FATAL(plan_make(&p, &prof, &f, &o, &e), 0);
@@ -199,12 +197,12 @@ static void test_h100_22g(void)
         plan_free(&p);
         facts_free(&f);
     }
-    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama3.1-70b-q4_k_m",
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama-3.1-70b-q4_k_m",
                                (struct plan_opts){.vram_budget = 22 * GiB, .slots = 4}, &e), 0);
     CU_ASSERT_EQUAL(p.n_slots, 4); /* --slots overrides */
     plan_free(&p);
     /* the whole model fits the default budget: nothing streams */
-    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama3.1-70b-q4_k_m", (struct plan_opts){0}, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama-3.1-70b-q4_k_m", (struct plan_opts){0}, &e), 0);
     CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_A], 80);
     CU_ASSERT_EQUAL(p.n_slots, 0);
     CU_ASSERT_EQUAL(p.buf[PLAN_BUF_SLOTS].bytes, 0);
@@ -216,7 +214,7 @@ static void test_disk_tier(void)
     /* a RAM budget of 20 GiB on the 3090 box: what does not fit goes to disk */
     struct plan p;
     struct st_err e;
-    CU_ASSERT_EQUAL_FATAL(make(&p, "rtx3090-gen3x8", "llama3.1-70b-q6_k",
+    CU_ASSERT_EQUAL_FATAL(make(&p, "rtx3090-gen3x8", "llama-3.1-70b-q6_k",
                                (struct plan_opts){.ram_budget = 20 * GiB}, &e), 0);
     CU_ASSERT_TRUE(p.n_tier[PLAN_TIER_C] > 0);
     CU_ASSERT_EQUAL(p.buf[PLAN_BUF_STAGING].bytes, (uint64_t)p.n_slots * p.slot_bytes);
@@ -231,18 +229,18 @@ static void test_cpu_plans(void)
 {
     struct plan p;
     struct st_err e;
-    CU_ASSERT_EQUAL_FATAL(make(&p, "cpu-only", "llama3.1-8b-q4_k_m", (struct plan_opts){0}, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(make(&p, "cpu-only", "llama-3.1-8b-q4_k_m", (struct plan_opts){0}, &e), 0);
     CU_ASSERT_FALSE(p.gpu);
     CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_A], 32);
     CU_ASSERT_EQUAL(p.arena_bytes[PLAN_ARENA_DEVICE], 0);
     CU_ASSERT_EQUAL(p.buf[PLAN_BUF_KV].arena, PLAN_ARENA_HOST);
     plan_free(&p);
     /* --cpu on a GPU profile */
-    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama3.1-8b-q4_k_m", (struct plan_opts){.cpu = 1}, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama-3.1-8b-q4_k_m", (struct plan_opts){.cpu = 1}, &e), 0);
     CU_ASSERT_FALSE(p.gpu);
     plan_free(&p);
     /* 70B on 16 GiB without a GPU: blocks past the RAM budget come from disk */
-    CU_ASSERT_EQUAL_FATAL(make(&p, "cpu-only", "llama3.1-70b-q4_k_m", (struct plan_opts){0}, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(make(&p, "cpu-only", "llama-3.1-70b-q4_k_m", (struct plan_opts){0}, &e), 0);
     CU_ASSERT_TRUE(p.n_tier[PLAN_TIER_C] > 0);
     plan_free(&p);
 }
@@ -263,20 +261,20 @@ static void expect_refusal(const char *prof, const char *model, struct plan_opts
 static void test_refusals(void)
 {
     /* budget larger than the device */
-    expect_refusal("rtx3090-gen3x8", "llama3.1-70b-q6_k", (struct plan_opts){.vram_budget = 100 * GiB},
+    expect_refusal("rtx3090-gen3x8", "llama-3.1-70b-q6_k", (struct plan_opts){.vram_budget = 100 * GiB},
                    "plan: --vram-budget: found 100.00 GiB", "expected at most 23.70 GiB");
-    expect_refusal("rtx3090-gen3x8", "llama3.1-70b-q6_k", (struct plan_opts){.ram_budget = 46 * GiB},
+    expect_refusal("rtx3090-gen3x8", "llama-3.1-70b-q6_k", (struct plan_opts){.ram_budget = 46 * GiB},
                    "--ram-budget: found 46.00 GiB", "minus the reserve");
     /* a block larger than what is left for it: head + KV + 2 slots of 669 MiB */
-    expect_refusal("rtx3090-gen3x8", "llama3.1-70b-q6_k", (struct plan_opts){.vram_budget = 3 * GiB},
+    expect_refusal("rtx3090-gen3x8", "llama-3.1-70b-q6_k", (struct plan_opts){.vram_budget = 3 * GiB},
                    "--vram-budget: found 3.00 GiB", "2 slots of the largest block, 669.38 MiB");
     /* a context that does not fit: KV for 131072 tokens is 40 GiB */
-    expect_refusal("rtx3090-gen3x8", "llama3.1-70b-q6_k", (struct plan_opts){.ctx = 131072},
+    expect_refusal("rtx3090-gen3x8", "llama-3.1-70b-q6_k", (struct plan_opts){.ctx = 131072},
                    "--ctx: found 131072 (KV cache 40.00 GiB)", "expected at most");
     /* past the model's context */
-    expect_refusal("h100-80g", "llama3.1-8b-q4_k_m", (struct plan_opts){.ctx = 200000},
+    expect_refusal("h100-80g", "llama-3.1-8b-q4_k_m", (struct plan_opts){.ctx = 200000},
                    "--ctx: found 200000", "at most 131072 (the model");
-    expect_refusal("h100-80g", "llama3.1-8b-q4_k_m", (struct plan_opts){.slots = 9},
+    expect_refusal("h100-80g", "llama-3.1-8b-q4_k_m", (struct plan_opts){.slots = 9},
                    "--slots: found 9", "1 to 8");
 }
 
@@ -285,8 +283,8 @@ static void test_deterministic(void)
     struct plan a, b;
     struct st_err e;
     struct plan_opts o = {.vram_budget = 22 * GiB};
-    CU_ASSERT_EQUAL_FATAL(make(&a, "h100-80g", "llama3.1-70b-q4_k_m", o, &e), 0);
-    CU_ASSERT_EQUAL_FATAL(make(&b, "h100-80g", "llama3.1-70b-q4_k_m", o, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(make(&a, "h100-80g", "llama-3.1-70b-q4_k_m", o, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(make(&b, "h100-80g", "llama-3.1-70b-q4_k_m", o, &e), 0);
     CU_ASSERT_EQUAL(memcmp(a.tensors, b.tensors, a.n_tensors * sizeof *a.tensors), 0);
     CU_ASSERT_EQUAL(memcmp(a.tier, b.tier, sizeof a.tier), 0);
     plan_free(&a);

@@ -26,8 +26,8 @@ static const char usage[] =
     "  --slots N            streaming slots (pipeline depth), 1..8\n"
     "  --cpu                plan for the CPU engine even with a GPU\n"
     "  --out DIR            write DIR/plan.txt and DIR/gen/{plan.m4,tensors.m4,gemv.list}\n"
-    "  --synth NAME         a synthetic model: llama3.1-70b-q4_k_m, llama3.1-70b-q6_k,\n"
-    "                       llama3.1-8b-q4_k_m, qwen2.5-32b-q4_k_m\n"
+    "  --synth PRESET-MIX   the model strata-synth would write, e.g. llama-3.1-70b-q4_k_m,\n"
+    "                       qwen2.5-32b-q4_k_m (strata-synth --help lists presets and mixes)\n"
     "  --check-size SIZE    only check that SIZE parses (exit 0) or say why not\n";
 
 static int die(const char *msg)
@@ -273,8 +273,7 @@ int main(int argc, char **argv)
         return die(err.msg);
     struct model_facts f;
     if (synth) {
-        struct facts_synth_spec spec;
-        if (facts_preset(synth, &spec, &err) || facts_synth(&f, &spec, &err))
+        if (facts_from_synth(&f, synth, &err))
             return die(err.msg);
     } else if (facts_from_gguf(&f, model, &err)) {
         return die(err.msg);
