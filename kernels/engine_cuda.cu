@@ -24,6 +24,7 @@ extern "C" {
 #include "disk_reader.h"
 #include "engine.h"
 #include "model.h"
+#include "progress.h"
 #include "quant.h"
 }
 #include "gemv.h"
@@ -571,7 +572,16 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     if (e->stage_bytes && start_reader(e, err))
         goto fail;
 
-    // weights into the arena (start-up: at disk / page-cache speed)
+    // weights into their tiers (start-up: at disk / page-cache speed), with
+    // a progress report past 1 GB
+    uint64_t placed, to_place;
+    placed = 0;
+    to_place = stored_bytes(m->output);
+    for (uint32_t l = 0; l < c->n_layers; l++)
+        if (e->layers[l].tier != 2)
+            to_place += e->layers[l].block_bytes;
+    struct progress prog;
+    progress_start(&prog, "strata: placing weights", to_place, 1ull << 30);
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct llm_layer *L = &m->layers[l];
         struct dev_layer *D = &e->layers[l];
@@ -583,6 +593,8 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
                 store_host((uint8_t *)D->host + D->w_off[i], t);
             // tier 2 stays in the file: the reader brings it every token
         }
+        if (D->tier != 2)
+            progress_update(&prog, placed += D->block_bytes);
         TRY(upload_f32(e, D->attn_norm, L->attn_norm), "uploading norms");
         TRY(upload_f32(e, D->ffn_norm, L->ffn_norm), "uploading norms");
         if (L->bq) TRY(upload_f32(e, D->bq, L->bq), "uploading biases");
@@ -593,6 +605,7 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
         TRY(cudaMemset(D->v_cache, 0, cache), "clearing the KV cache");
     }
     TRY(upload(e->output, m->output), "uploading the output head");
+    progress_update(&prog, to_place);
     e->t_output = stored_type(m->output);
     TRY(upload_f32(e, e->output_norm, m->output_norm), "uploading norms");
     if (m->rope_freqs)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "quant.h"
+#include "progress.h"
 #include "synth.h"
 
 static void usage(FILE *f)
@@ -30,49 +31,12 @@ static void usage(FILE *f)
         synth_preset_list());
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* ---- progress ------------------------------------------------------------ */
-
-struct progress {
-    int tty;          /* redraw one line with \r */
-    double t0, last;  /* seconds */
-    int last_decile;  /* plain mode: the last 10% step printed */
-};
-
+/* strata-synth's writer calls back with bytes written (progress.h draws). */
 static void progress_cb(void *ctx, uint64_t done, uint64_t total)
 {
     struct progress *p = ctx;
-    double t = now_s(), el = t - p->t0;
-    double mbs = el > 0 ? (double)done / el / 1e6 : 0;
-    double eta = mbs > 0 ? (double)(total - done) / 1e6 / mbs : 0;
-    int finished = done == total;
-    if (p->tty) {
-        if (!finished && t - p->last < 0.2)
-            return;
-        p->last = t;
-        int w = 30, fill = total ? (int)((double)done / (double)total * w) : w;
-        char bar[64];
-        for (int i = 0; i < w; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[w] = 0;
-        fprintf(stderr, "\r[%s] %6.2f / %.2f GB  %7.1f MB/s  ETA %4.0fs ", bar,
-                (double)done / 1e9, (double)total / 1e9, mbs, eta);
-        if (finished)
-            fputc('\n', stderr);
-    } else {
-        int decile = total ? (int)(done * 10 / total) : 10;
-        if (decile == p->last_decile)
-            return;
-        p->last_decile = decile;
-        fprintf(stderr, "strata-synth: %3d%%  %.2f / %.2f GB  %.1f MB/s  ETA %.0fs\n",
-                decile * 10, (double)done / 1e9, (double)total / 1e9, mbs, eta);
-    }
+    (void)total;
+    progress_update(p, done);
 }
 
 /* ---- the tensor table (--dry-run) ----------------------------------------- */
@@ -130,15 +94,16 @@ int main(int argc, char **argv)
         synth_free(&m);
         return 0;
     }
-    struct progress p = {isatty(2), now_s(), 0, -1};
+    struct progress p;
+    progress_start(&p, "strata-synth", m.file_size, 0);
     struct synth_write_opts o = {a.n_threads, a.quiet ? NULL : progress_cb, &p};
-    double t0 = now_s();
+    double t0 = progress_now();
     if (synth_write(&m, a.out, &o, &err)) {
         fprintf(stderr, "%s%s\n", p.tty && !a.quiet ? "\n" : "", err.msg);
         synth_free(&m);
         return 1;
     }
-    double el = now_s() - t0;
+    double el = progress_now() - t0;
     if (!a.quiet)
         fprintf(stderr, "strata-synth: wrote %s: %" PRIu64 " bytes, %u tensors in %.2f s (%.0f MB/s)\n",
                 a.out, m.file_size, m.n_tensors, el, el > 0 ? (double)m.file_size / el / 1e6 : 0);

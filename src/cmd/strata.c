@@ -431,6 +431,8 @@ static int cmd_generate(const struct cli_opts *o)
         fprintf(stderr, "strata: model %s (%s), n_ctx %u, %s%s\n", o->model,
                 llm_arch_name(g.m.cfg.arch), n_ctx, o->chat ? "chat template " : "",
                 o->chat ? chat_tmpl_name(g.tmpl) : "no chat template");
+        fprintf(stderr, "strata: start-up   %8.3f s (model, weights into their tiers); "
+                        "time to first token %.3f s\n", g.t_ready - g.t_start, t_first);
         fprintf(stderr, "strata: prompt     %6d tokens in %8.3f s: %10.2f tokens/s\n",
                 g.n_prompt, t_prompt, t_prompt > 0 ? g.n_prompt / t_prompt : 0);
         fprintf(stderr, "strata: generation %6d tokens, %6d decode steps in %8.3f s: "
