@@ -314,6 +314,18 @@ int sampler_filter(struct sampler *s, const float *logits,
 {
     struct sampler_cand *c = s->cand;
     int n = s->n_vocab;
+    if (s->p.temp <= 0.0f && s->p.repeat_penalty == 1.0f) {
+        /* plain greedy reads the logits once: no candidate copy (a third of
+         * a millisecond per token at 150k tokens); NaN never wins */
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (logits[i] == logits[i] && (best < 0 || logits[i] > logits[best]))
+                best = i;
+        c[0].id = best < 0 ? 0 : best;
+        c[0].logit = best < 0 ? -INFINITY : logits[best];
+        *out = c;
+        return 1;
+    }
     load_candidates(s, logits);
 
     if (s->p.temp <= 0.0f) { /* greedy: first best (lowest id on ties) */
