@@ -35,6 +35,9 @@ extern "C" {
 // head (at 4096 tokens and 8 KV heads: 512 blocks, about 4 per SM).
 #define ATTN_CHUNK 64
 
+// Tokens of a prompt chunk run block by block together (engine_forward_batch).
+#define PREFILL_CHUNK 64
+
 static int g_alloc_count; // cudaMalloc/cudaMallocHost calls, ever
 
 extern "C" int cuda_alloc_count(void) { return g_alloc_count; }
@@ -197,7 +200,7 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     e->output_norm = (const float *)carve(base, &off, c->dim * 4);
     e->rope_freqs = m->rope_freqs ? (const float *)carve(base, &off, c->rope_dim / 2 * 4) : NULL;
     uint32_t wide = c->dim > e->q_dim ? c->dim : e->q_dim;
-    e->x = (float *)carve(base, &off, c->dim * 4);
+    e->x = (float *)carve(base, &off, (size_t)PREFILL_CHUNK * c->dim * 4);
     e->xb = (float *)carve(base, &off, wide * 4);
     e->xb2 = (float *)carve(base, &off, c->dim * 4);
     e->q = (float *)carve(base, &off, e->q_dim * 4);
@@ -210,7 +213,7 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     int max_splits = (e->n_ctx + ATTN_CHUNK - 1) / ATTN_CHUNK;
     e->part_ml = (float *)carve(base, &off, (size_t)c->n_heads * max_splits * 2 * 4);
     e->part_acc = (float *)carve(base, &off, (size_t)c->n_heads * max_splits * c->head_dim * 4);
-    e->d_pos = (uint32_t *)carve(base, &off, 4);
+    e->d_pos = (uint32_t *)carve(base, &off, PREFILL_CHUNK * 4);
     e->d_argmax = (int32_t *)carve(base, &off, 4);
     e->slots = (uint8_t *)carve(base, &off, (size_t)e->n_slots * e->slot_bytes);
     return off;
@@ -222,9 +225,9 @@ static size_t layout_host(struct engine *e, uint8_t *base)
     uint32_t widest = e->c.dim > e->c.ffn_dim ? e->c.dim : e->c.ffn_dim;
     if (widest < e->q_dim)
         widest = e->q_dim;
-    e->h_x = (float *)carve(base, &off, e->c.dim * 4);
+    e->h_x = (float *)carve(base, &off, (size_t)PREFILL_CHUNK * e->c.dim * 4);
     e->h_logits = (float *)carve(base, &off, (size_t)e->c.n_vocab * 4);
-    e->h_pos = (uint32_t *)carve(base, &off, 4);
+    e->h_pos = (uint32_t *)carve(base, &off, PREFILL_CHUNK * 4);
     e->h_argmax = (int32_t *)carve(base, &off, 4);
     e->h_tmp = (float *)carve(base, &off, (size_t)widest * 4);
     for (uint32_t j = 0; j < e->n_streamed; j++) {
@@ -331,15 +334,6 @@ static void issue_copies(struct engine *e, uint64_t upto)
     }
 }
 
-// The step: everything between "embedding row is in h_x, position in h_pos"
-// and "logits in h_logits, argmax in h_argmax". Returns -1 at the first
-// GEMV shape that has no generated instance.
-static int enqueue_step(struct engine *e, struct st_err *err)
-{
-    const struct llm_config *c = &e->c;
-    cudaStream_t s = e->stream;
-    cudaMemcpyAsync(e->x, e->h_x, c->dim * 4, cudaMemcpyHostToDevice, s);
-    cudaMemcpyAsync(e->d_pos, e->h_pos, 4, cudaMemcpyHostToDevice, s);
 #define GEMV(t, rows, cols, w, xin, yout)                                        \
     if (gemv_launch((t), (rows), (cols), (w), (xin), (yout), s) != 0) {          \
         if ((t) != GGML_TYPE_F32 || (cols) % 256 == 0)                           \
@@ -348,6 +342,49 @@ static int enqueue_step(struct engine *e, struct st_err *err)
                              ggml_type_name(t), (unsigned)(rows), (unsigned)(cols)); \
         ops_gemv_f32_any((yout), (const float *)(w), (xin), (rows), (cols), s);  \
     }
+
+// One block for one token: x (dim,) is the token's residual stream, pos its
+// position (device memory), w the block's matrices (arena or slot).
+static int enqueue_block(struct engine *e, const struct dev_layer *D, const void *const *w,
+                         float *x, const uint32_t *pos, struct st_err *err)
+{
+    const struct llm_config *c = &e->c;
+    cudaStream_t s = e->stream;
+    // attention block: x (dim,) -> q (q_dim,), k, v (kv_dim,)
+    ops_rmsnorm(e->xb, x, D->attn_norm, c->dim, c->norm_eps, s);
+    GEMV(D->t[W_Q], e->q_dim, c->dim, w[W_Q], e->xb, e->q);
+    GEMV(D->t[W_K], e->kv_dim, c->dim, w[W_K], e->xb, e->k);
+    GEMV(D->t[W_V], e->kv_dim, c->dim, w[W_V], e->xb, e->v);
+    if (D->bq) ops_add_bias(e->q, D->bq, e->q_dim, s);
+    if (D->bk) ops_add_bias(e->k, D->bk, e->kv_dim, s);
+    if (D->bv) ops_add_bias(e->v, D->bv, e->kv_dim, s);
+    ops_rope_store_kv(e->q, e->k, e->v, D->k_cache, D->v_cache, e->n_ctx, pos, &e->rope, s);
+    ops_attention(e->att, e->q, D->k_cache, D->v_cache, e->n_ctx, pos, c->n_heads,
+                  c->n_kv_heads, c->head_dim, ATTN_CHUNK, e->part_ml, e->part_acc, s);
+    GEMV(D->t[W_O], c->dim, e->q_dim, w[W_O], e->att, e->xb2);
+    ops_add(x, e->xb2, c->dim, s);
+    // FFN block: x (dim,) -> hb (ffn_dim,) -> x
+    ops_rmsnorm(e->xb, x, D->ffn_norm, c->dim, c->norm_eps, s);
+    GEMV(D->t[W_GATE], c->ffn_dim, c->dim, w[W_GATE], e->xb, e->hb);
+    GEMV(D->t[W_UP], c->ffn_dim, c->dim, w[W_UP], e->xb, e->hb2);
+    ops_swiglu(e->hb, e->hb2, c->ffn_dim, s);
+    GEMV(D->t[W_DOWN], c->dim, c->ffn_dim, w[W_DOWN], e->hb, e->xb2);
+    ops_add(x, e->xb2, c->dim, s);
+    return 0;
+}
+
+// The step for n_tok tokens (1 when decoding; up to PREFILL_CHUNK in a
+// prompt chunk): everything between "embedding rows in h_x, positions in
+// h_pos" and "the last token's logits in h_logits, argmax in h_argmax".
+// Block-major: each block runs for every token of the chunk while its
+// weights are at hand, so a streamed block crosses the link once per chunk,
+// not once per token. Returns -1 at a GEMV shape without a kernel.
+static int enqueue_step(struct engine *e, uint32_t n_tok, struct st_err *err)
+{
+    const struct llm_config *c = &e->c;
+    cudaStream_t s = e->stream;
+    cudaMemcpyAsync(e->x, e->h_x, (size_t)n_tok * c->dim * 4, cudaMemcpyHostToDevice, s);
+    cudaMemcpyAsync(e->d_pos, e->h_pos, n_tok * 4, cudaMemcpyHostToDevice, s);
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct dev_layer *D = &e->layers[l];
         const void *w[W_COUNT];
@@ -365,43 +402,25 @@ static int enqueue_step(struct engine *e, struct st_err *err)
                 w[i] = e->slots + (size_t)slot * e->slot_bytes +
                        (D->tier == 2 ? D->c_off[i] : D->w_off[i]);
         }
-        // attention block: x (dim,) -> q (q_dim,), k, v (kv_dim,)
-        ops_rmsnorm(e->xb, e->x, D->attn_norm, c->dim, c->norm_eps, s);
-        GEMV(D->t[W_Q], e->q_dim, c->dim, w[W_Q], e->xb, e->q);
-        GEMV(D->t[W_K], e->kv_dim, c->dim, w[W_K], e->xb, e->k);
-        GEMV(D->t[W_V], e->kv_dim, c->dim, w[W_V], e->xb, e->v);
-        if (D->bq) ops_add_bias(e->q, D->bq, e->q_dim, s);
-        if (D->bk) ops_add_bias(e->k, D->bk, e->kv_dim, s);
-        if (D->bv) ops_add_bias(e->v, D->bv, e->kv_dim, s);
-        ops_rope_store_kv(e->q, e->k, e->v, D->k_cache, D->v_cache, e->n_ctx,
-                          e->d_pos, &e->rope, s);
-        ops_attention(e->att, e->q, D->k_cache, D->v_cache, e->n_ctx, e->d_pos,
-                      c->n_heads, c->n_kv_heads, c->head_dim, ATTN_CHUNK,
-                      e->part_ml, e->part_acc, s);
-        GEMV(D->t[W_O], c->dim, e->q_dim, w[W_O], e->att, e->xb2);
-        ops_add(e->x, e->xb2, c->dim, s);
-        // FFN block: x (dim,) -> hb (ffn_dim,) -> x
-        ops_rmsnorm(e->xb, e->x, D->ffn_norm, c->dim, c->norm_eps, s);
-        GEMV(D->t[W_GATE], c->ffn_dim, c->dim, w[W_GATE], e->xb, e->hb);
-        GEMV(D->t[W_UP], c->ffn_dim, c->dim, w[W_UP], e->xb, e->hb2);
-        ops_swiglu(e->hb, e->hb2, c->ffn_dim, s);
-        GEMV(D->t[W_DOWN], c->dim, c->ffn_dim, w[W_DOWN], e->hb, e->xb2);
-        ops_add(e->x, e->xb2, c->dim, s);
+        for (uint32_t t = 0; t < n_tok; t++)
+            if (enqueue_block(e, D, w, e->x + (size_t)t * c->dim, e->d_pos + t, err))
+                return -1;
         if (D->tier != 0) { // the slot is free once this layer's kernels ran
             cudaEventRecord(e->freed[slot], s);
             e->compute_seq++;
             issue_copies(e, e->compute_seq + e->n_slots - 1);
         }
     }
-    ops_rmsnorm(e->x, e->x, e->output_norm, c->dim, c->norm_eps, s);
-    GEMV(e->t_output, c->n_vocab, c->dim, e->output, e->x, e->logits);
-#undef GEMV
+    float *x_last = e->x + (size_t)(n_tok - 1) * c->dim;
+    ops_rmsnorm(x_last, x_last, e->output_norm, c->dim, c->norm_eps, s);
+    GEMV(e->t_output, c->n_vocab, c->dim, e->output, x_last, e->logits);
     ops_argmax(e->d_argmax, e->logits, c->n_vocab, s);
     cudaMemcpyAsync(e->h_logits, e->logits, (size_t)c->n_vocab * 4,
                     cudaMemcpyDeviceToHost, s);
     cudaMemcpyAsync(e->h_argmax, e->d_argmax, 4, cudaMemcpyDeviceToHost, s);
     return 0;
 }
+#undef GEMV
 
 // Tier C: the file range that holds block l's seven matrices (they are
 // contiguous in the files llama.cpp and strata-synth write), 4 KiB aligned
@@ -624,13 +643,13 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     // up); position 0 is rewritten by the first real token.
     memset(e->h_x, 0, c->dim * 4);
     *e->h_pos = 0;
-    if (enqueue_step(e, err) != 0)
+    if (enqueue_step(e, 1, err) != 0)
         goto fail;
     TRY(cudaStreamSynchronize(e->stream), "the first step");
     if (e->use_graph) {
         cudaGraph_t g;
         TRY(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal), "capturing the step");
-        if (enqueue_step(e, err) != 0)
+        if (enqueue_step(e, 1, err) != 0)
             goto fail;
         TRY(cudaStreamEndCapture(e->stream, &g), "capturing the step");
         TRY(cudaGraphInstantiate(&e->graph, g, 0), "instantiating the step graph");
@@ -731,7 +750,7 @@ extern "C" const float *engine_forward(struct engine *e, int32_t token,
     if (e->use_graph) {
         r = cudaGraphLaunch(e->graph, e->stream);
     } else {
-        r = enqueue_step(e, err) == 0 ? cudaSuccess : cudaErrorInvalidValue;
+        r = enqueue_step(e, 1, err) == 0 ? cudaSuccess : cudaErrorInvalidValue;
     }
     if (r == cudaSuccess)
         r = cudaStreamSynchronize(e->stream);
@@ -755,23 +774,60 @@ extern "C" int engine_device_available(void)
     return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-// Prefill, for now token by token through the decode step (issue 7 brings
-// the batched GEMM path); the same contract as the CPU engine's.
+// Prefill: chunks of up to PREFILL_CHUNK tokens through the block-major
+// step (each streamed block crosses the link once per chunk). The GEMVs run
+// once per token of the chunk: batched GEMM on the tensor cores is the next
+// step (issue 7). With logits_out, every token's logits are needed: token by
+// token through the decode step.
 extern "C" const float *engine_forward_batch(struct engine *e, const int32_t *tokens,
                                              uint32_t n, uint32_t pos0, float *logits_out,
                                              struct st_err *err)
 {
+    const struct llm_config *c = &e->c;
     if (n == 0) {
         st_errf(err, "strata", "prefill tokens", "at least 1", "0");
         return NULL;
     }
-    const float *l = NULL;
-    for (uint32_t i = 0; i < n; i++) {
-        l = engine_forward(e, tokens[i], pos0 + i, err);
-        if (!l)
-            return NULL;
-        if (logits_out)
-            memcpy(logits_out + (size_t)i * e->c.n_vocab, l, (size_t)e->c.n_vocab * 4);
+    if (pos0 + n > e->n_ctx) {
+        st_errf(err, "strata", "position", "below the context length",
+                "%u (context %u)", pos0 + n - 1, e->n_ctx);
+        return NULL;
     }
-    return logits_out ? logits_out + (size_t)(n - 1) * e->c.n_vocab : l;
+    if (logits_out) {
+        const float *l = NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!(l = engine_forward(e, tokens[i], pos0 + i, err)))
+                return NULL;
+            memcpy(logits_out + (size_t)i * c->n_vocab, l, (size_t)c->n_vocab * 4);
+        }
+        return logits_out + (size_t)(n - 1) * c->n_vocab;
+    }
+    const struct gguf_tensor *te = e->m->tok_embd;
+    size_t row_bytes = ggml_row_size(te->type, c->dim);
+    for (uint32_t done = 0; done < n;) {
+        uint32_t nb = n - done < PREFILL_CHUNK ? n - done : PREFILL_CHUNK;
+        for (uint32_t i = 0; i < nb; i++) {
+            int32_t t = tokens[done + i];
+            if (t < 0 || (uint32_t)t >= c->n_vocab) {
+                st_errf(err, "strata", "token id", "an id of the vocabulary",
+                        "%d (vocab %u)", t, c->n_vocab);
+                return NULL;
+            }
+            dequant_row(te->type, (const uint8_t *)te->data + (size_t)t * row_bytes,
+                        e->h_x + (size_t)i * c->dim, c->dim);
+            e->h_pos[i] = pos0 + done + i;
+        }
+        if (enqueue_step(e, nb, err))
+            return NULL;
+        cudaError_t r = cudaStreamSynchronize(e->stream);
+        if (r != cudaSuccess) {
+            cuda_fail(err, "the prefill step", r);
+            return NULL;
+        }
+        if (e->reader && disk_reader_error(e->reader, err))
+            return NULL;
+        account_timeline(e);
+        done += nb;
+    }
+    return e->h_logits;
 }

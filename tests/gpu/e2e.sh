@@ -10,7 +10,8 @@
 # CUDA_STRATA is a strata built with the CUDA engine and GEMV instances for
 # every test model's shapes and no built-in plan (make e2e-gpu builds it);
 # CPU_STRATA is build/host/bin/strata. Prints one line per case and
-# "N passed, N failed" last; exits 1 on any failure.
+# "N passed, N failed" last; exits 1 on any failure. The prompt goes
+# through engine_forward_batch (prefill, chunks of 64), the rest one by one.
 set -u
 gpu=$1 cpu=$2
 dir=${STRATA_SHARED_MODELS:-../shared/models}
@@ -20,13 +21,17 @@ pass=0 fail=0 skip=0
 
 ids() { sed -n 's/^gen_ids=//p' "$1"; }
 
-run_case() { # label model prompt [env...]
+run_case() { # label model prompt [env...]; prompt "@N": N benchmark prompt tokens
     label=$1 model=$2 prompt=$3
     shift 3
-    env "$@" "$gpu" -m "$model" -p "$prompt" -n 64 --temp 0 --ignore-eos \
+    case $prompt in
+    @*) p1=--prompt-tokens p2=${prompt#@} ;;
+    *) p1=-p p2=$prompt ;;
+    esac
+    env "$@" "$gpu" -m "$model" $p1 "$p2" -n 64 --temp 0 --ignore-eos \
         --stats-file "$tmp/gpu" >/dev/null 2>"$tmp/gpu.err"
     rc=$?
-    "$cpu" -m "$model" -p "$prompt" -n 64 --temp 0 --ignore-eos \
+    "$cpu" -m "$model" $p1 "$p2" -n 64 --temp 0 --ignore-eos \
         --stats-file "$tmp/cpu" >/dev/null 2>"$tmp/cpu.err"
     if [ $rc -ne 0 ]; then
         printf '%-58s FAIL (cuda: %s)\n' "$label" "$(head -n 1 "$tmp/gpu.err")"
@@ -62,6 +67,9 @@ for m in $models; do
     run_case "$b resident, no graph" "$m" "The capital of France is" STRATA_NO_GRAPH=1
     run_case "$b streamed (odd blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=odd:2
     run_case "$b streamed (all blocks, 3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=all:3
+    # prompts over several prefill chunks (64 tokens), resident and streamed
+    run_case "$b 150-token prompt" "$m" @150
+    run_case "$b 150-token prompt, streamed" "$m" @150 STRATA_STREAM_TEST=odd:2
     case $b in # tier C reads the file's bytes: models whose rows need no f32 conversion
     stories260K|zoo-*)
         run_case "$b from disk (all blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=disk:2
