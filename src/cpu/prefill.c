@@ -75,7 +75,10 @@ struct matmul_ctx {
     uint32_t n_tok;
 };
 
-#if defined(__x86_64__)
+/* ThreadSanitizer instruments the clones' ifunc resolver, which the dynamic
+ * loader runs before TSan is initialized (a crash at start-up): one plain
+ * version there. */
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 #define PREFILL_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define PREFILL_CLONES
