@@ -10,9 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Requests of this size keep the device queue busy and let stop() take
- * effect within one request. */
-#define READ_CHUNK (64u << 20)
+/* stop() takes effect within one request */
+#define READ_CHUNK DISK_READER_CHUNK
 #define MAX_RANGES 1024
 
 struct disk_reader {

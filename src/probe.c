@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "disk_reader.h"
+
 void probe_roots_default(struct probe_roots *r)
 {
     const char *s = getenv("STRATA_SYSFS_ROOT"), *p = getenv("STRATA_PROC_ROOT");
@@ -442,14 +444,15 @@ int probe_machine(const struct probe_roots *r, const char *gpu_text,
 int probe_read_bw(const char *path, uint64_t max_bytes, double *gbps,
                   struct st_err *err)
 {
-    enum { CHUNK = 16 << 20, ALIGN = 4096 };
+    /* the tier-C reader's request size and alignment (disk_reader.h) */
+    enum { CHUNK = DISK_READER_CHUNK, ALIGN = DISK_READER_ALIGN };
     int fd = open(path, O_RDONLY | O_DIRECT);
     if (fd < 0)
         return st_errmsg(err, "%s: cannot open with O_DIRECT: %s", path, strerror(errno));
     void *buf = NULL;
     if (posix_memalign(&buf, ALIGN, CHUNK)) {
         close(fd);
-        return st_errmsg(err, "%s: out of memory for a 16 MiB buffer", path);
+        return st_errmsg(err, "%s: out of memory for a %u MiB buffer", path, CHUNK >> 20);
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
