@@ -151,6 +151,8 @@ struct strata_builtin_plan {
     uint32_t n_layers, ctx, n_slots;
     uint64_t arena_bytes[2];    /* device, host */
     uint64_t slot_bytes;
+    uint64_t tier_bytes[3];     /* bytes read per token from each tier */
+    uint64_t floor_ns;          /* max(A/HBM, B/H2D, C/disk) per token; 0: unknown */
     struct plan_buffer buf[PLAN_BUF_COUNT];
     const uint8_t *layer_tier;  /* n_layers */
     uint32_t n_tensors;

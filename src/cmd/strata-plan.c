@@ -121,6 +121,8 @@ static int write_outputs(const char *dir, const char *name, const struct plan *p
     DEF("TIER_A_BYTES", "%llu", (unsigned long long)p->tier_bytes[0]);
     DEF("TIER_B_BYTES", "%llu", (unsigned long long)p->tier_bytes[1]);
     DEF("TIER_C_BYTES", "%llu", (unsigned long long)p->tier_bytes[2]);
+    /* the floor in nanoseconds per token, 0 when a bandwidth is unknown */
+    DEF("FLOOR_NS", "%llu", (unsigned long long)(p->floor_s > 0 ? p->floor_s * 1e9 + 0.5 : 0));
     DEF("N_TENSORS", "%u", f->n_tensors);
     static const char *bufname[PLAN_BUF_COUNT] = {"KV", "ACT", "SCRATCH", "SLOTS", "STAGING"};
     for (int i = 0; i < PLAN_BUF_COUNT; i++) {

@@ -440,6 +440,17 @@ static int cmd_generate(const struct cli_opts *o)
                 n_gen, n_decode, t_decode, dec_tps, n_gen ? 1e3 * t_sample / n_gen : 0);
         fprintf(stderr, "strata: weights    %.3f MB read per token: %.2f GB/s\n",
                 bpt / 1e6, bpt * dec_tps / 1e9);
+        const struct strata_builtin_plan *bp = strata_builtin_plan_ptr;
+        if (bp && n_decode) { /* how close to the hardware: the plan's floor */
+            double step = t_decode / n_decode;
+            fprintf(stderr, "strata: per tier   A %.2f GB, B %.2f GB, C %.2f GB per token",
+                    bp->tier_bytes[0] / 1e9, bp->tier_bytes[1] / 1e9, bp->tier_bytes[2] / 1e9);
+            if (bp->floor_ns)
+                fprintf(stderr, "; floor %.2f ms, achieved %.2f ms: %.0f%% of the floor\n",
+                        bp->floor_ns / 1e6, 1e3 * step, 100.0 * bp->floor_ns / 1e9 / step);
+            else
+                fprintf(stderr, "; floor unknown (configure --measure)\n");
+        }
         if (g.tl.streamed_layers && n_decode) {
             /* where a token's time goes: the link, compute waiting on it */
             double per = 1.0 / n_decode;
