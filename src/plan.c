@@ -8,6 +8,7 @@
 
 #include "quant.h"
 #include "size.h"
+#include "strbuf.h"
 
 static uint64_t align_up(uint64_t x)
 {
@@ -366,10 +367,8 @@ int plan_table(const struct plan *p, const struct profile *prof,
     char r[256], t[32];
 #define PUT(...)                                                      \
     do {                                                              \
-        int w_ = snprintf(buf + len, cap - len, __VA_ARGS__);         \
-        if (w_ < 0 || (size_t)w_ >= cap - len)                        \
+        if (strbuf_appendf(buf, cap, &len, __VA_ARGS__))              \
             return -1;                                                \
-        len += (size_t)w_;                                            \
     } while (0)
     const char *where_a = p->gpu ? "device arena (VRAM)" : "host arena (RAM)";
     PUT("plan %s: %s (%s, %u blocks, %s of weights), ctx %u, %s engine\n", name, f->name,

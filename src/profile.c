@@ -1,5 +1,6 @@
 /* profile.c - reading, checking and writing hardware profiles (profile.h). */
 #include "profile.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -360,10 +361,8 @@ int profile_format(const struct profile *p, char *buf, size_t cap)
     size_t len = 0;
 #define PUT(...)                                                      \
     do {                                                              \
-        int w_ = snprintf(buf + len, cap - len, __VA_ARGS__);         \
-        if (w_ < 0 || (size_t)w_ >= cap - len)                        \
+        if (strbuf_appendf(buf, cap, &len, __VA_ARGS__))              \
             return -1;                                                \
-        len += (size_t)w_;                                            \
     } while (0)
     PUT("# strata hardware profile: what the tier plan depends on (see profile.h).\n"
         "# KEY=value, keys sorted; sizes in bytes, bandwidths in GB/s (10^9 B/s);\n"
