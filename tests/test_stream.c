@@ -338,17 +338,35 @@ static void test_ring_wrong_layer(void)
 #define RUN_CTX 32
 
 /* Feeds RUN_TOKENS tokens and keeps every position's logits in out
- * (RUN_TOKENS, n_vocab). tier NULL: resident. Returns 0 or -1. */
+ * (RUN_TOKENS, n_vocab): the first n_prefill as one prefill batch (the
+ * streamed layers then pass their slots once for the batch), the rest one
+ * by one. tier NULL: resident. Returns 0 or -1. */
 static int run_logits(const struct llm_model *m, const uint8_t *tier, uint32_t n_slots,
-                      float *out, struct st_err *err)
+                      uint32_t n_prefill, float *out, struct st_err *err)
 {
     struct engine_opts o = {RUN_CTX, 2, tier, n_slots};
     struct engine *e = engine_init(m, &o, err);
     if (!e)
         return -1;
     uint32_t nv = m->cfg.n_vocab;
-    for (uint32_t p = 0; p < RUN_TOKENS; p++) {
-        int32_t tok = (int32_t)((p * 37u + 1) % nv);
+    int32_t toks[RUN_TOKENS];
+    for (uint32_t p = 0; p < RUN_TOKENS; p++)
+        toks[p] = (int32_t)((p * 37u + 1) % nv);
+    struct engine_timeline t0, t1;
+    engine_timeline(e, &t0);
+    if (n_prefill && !engine_forward_batch(e, toks, n_prefill, 0, out, err)) {
+        engine_free(e);
+        return -1;
+    }
+    engine_timeline(e, &t1);
+    if (n_prefill && tier) { /* each streamed layer passed its slot once for the batch */
+        uint64_t streamed = 0;
+        for (uint32_t l = 0; l < m->cfg.n_layers; l++)
+            streamed += tier[l] != 0;
+        CU_ASSERT_EQUAL(t1.streamed_layers - t0.streamed_layers, streamed);
+    }
+    for (uint32_t p = n_prefill; p < RUN_TOKENS; p++) {
+        int32_t tok = toks[p];
         const float *lg = engine_forward(e, tok, p, err);
         if (!lg) {
             engine_free(e);
@@ -386,19 +404,20 @@ static void check_identical(const char *path)
     uint8_t tier[256];
     CU_ASSERT_FATAL(ref && got && m.cfg.n_layers <= 256);
     alarm(120);
-    CU_ASSERT_EQUAL_FATAL(run_logits(&m, NULL, 0, ref, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(run_logits(&m, NULL, 0, 0, ref, &err), 0);
     for (int p = 0; p < N_PATTERNS; p++)
-        for (uint32_t slots = 2; slots <= 4; slots++) {
-            fill_tiers(tier, m.cfg.n_layers, (enum pattern)p);
-            memset(got, 0xff, n * sizeof(float));
-            int rc = run_logits(&m, tier, slots, got, &err);
-            CU_ASSERT_EQUAL(rc, 0);
-            int same = rc == 0 && memcmp(ref, got, n * sizeof(float)) == 0;
-            CU_ASSERT(same);
-            if (!same)
-                printf("\n  %s: %s, N=%u: %s\n", path, pattern_name[p], slots,
-                       rc ? err.msg : "logits differ from the resident run");
-        }
+        for (uint32_t slots = 2; slots <= 4; slots++)
+            for (uint32_t n_prefill = 0; n_prefill <= 4; n_prefill += 4) {
+                fill_tiers(tier, m.cfg.n_layers, (enum pattern)p);
+                memset(got, 0xff, n * sizeof(float));
+                int rc = run_logits(&m, tier, slots, n_prefill, got, &err);
+                CU_ASSERT_EQUAL(rc, 0);
+                int same = rc == 0 && memcmp(ref, got, n * sizeof(float)) == 0;
+                CU_ASSERT(same);
+                if (!same)
+                    printf("\n  %s: %s, N=%u, prefill %u: %s\n", path, pattern_name[p],
+                           slots, n_prefill, rc ? err.msg : "logits differ from the resident run");
+            }
     alarm(0);
     free(ref);
     free(got);

@@ -142,6 +142,7 @@ struct engine *engine_init(const struct llm_model *m,
         engine_free(e);
         return NULL;
     }
+    prefill_set_stream(e->prefill, e->stream);
     return e;
 }
 

@@ -14,6 +14,7 @@
 
 #include "cpu/matvec.h"
 #include "cpu/ops.h"
+#include "cpu/stream_cpu.h"
 #include "dequant.h"
 #include "model.h"
 #include "quant.h"
@@ -26,6 +27,7 @@
 
 struct prefill {
     const struct llm_model *m;
+    struct stream_cpu *stream; /* the engine's slots, or NULL: all resident */
     struct llm_config c;     /* copy of m->cfg */
     uint32_t n_ctx, q_dim, kv_dim, wide; /* wide = max(dim, q_dim) */
     /* Row strides (floats) of the matmul inputs and outputs: the width plus
@@ -471,8 +473,8 @@ static int check_input(const struct prefill *p, const int32_t *tokens, uint32_t 
 
 /* One chunk of n_tok <= PREFILL_MAX_TOKENS tokens through every layer:
  * leaves the final residual streams in p->x (n_tok, dim). */
-static void chunk_layers(struct prefill *p, const int32_t *tokens, uint32_t n_tok,
-                         uint32_t pos0)
+static int chunk_layers(struct prefill *p, const int32_t *tokens, uint32_t n_tok,
+                        uint32_t pos0, struct st_err *err)
 {
     const struct llm_model *m = p->m;
     const struct llm_config *c = &p->c;
@@ -486,8 +488,19 @@ static void chunk_layers(struct prefill *p, const int32_t *tokens, uint32_t n_to
         op_rope_table(p->rope_cs + (size_t)t * c->rope_dim, pos0 + t, c->rope_dim,
                       c->rope_theta, c->rope_freq_scale, p->rope_freqs);
     }
-    for (uint32_t l = 0; l < c->n_layers; l++)
-        layer_forward_batch(p, &m->layers[l], l, pos0, n_tok);
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        if (!stream_cpu_streams(p->stream, l)) {
+            layer_forward_batch(p, &m->layers[l], l, pos0, n_tok);
+            continue;
+        }
+        /* a streamed layer goes through its slot once for the whole chunk */
+        const struct llm_layer *L = stream_cpu_acquire(p->stream, l, err);
+        if (!L)
+            return -1;
+        layer_forward_batch(p, L, l, pos0, n_tok);
+        stream_cpu_release(p->stream);
+    }
+    return 0;
 }
 
 /* logits = output (n_vocab, dim) @ rmsnorm(x) of the chunk's n_tok tokens:
@@ -513,6 +526,11 @@ static const float *chunk_logits(struct prefill *p, uint32_t n_tok, float *logit
     return p->logits;
 }
 
+void prefill_set_stream(struct prefill *p, struct stream_cpu *s)
+{
+    p->stream = s;
+}
+
 const float *prefill_forward(struct prefill *p, const int32_t *tokens, uint32_t n,
                              uint32_t pos0, float *logits_out, struct st_err *err)
 {
@@ -521,7 +539,8 @@ const float *prefill_forward(struct prefill *p, const int32_t *tokens, uint32_t 
     const float *last = NULL;
     for (uint32_t i = 0; i < n; i += PREFILL_MAX_TOKENS) {
         uint32_t n_tok = n - i < PREFILL_MAX_TOKENS ? n - i : PREFILL_MAX_TOKENS;
-        chunk_layers(p, tokens + i, n_tok, pos0 + i);
+        if (chunk_layers(p, tokens + i, n_tok, pos0 + i, err))
+            return NULL;
         /* with logits_out NULL only the prompt's last token needs logits */
         if (logits_out)
             last = chunk_logits(p, n_tok, logits_out + (size_t)i * p->c.n_vocab);

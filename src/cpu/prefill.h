@@ -42,6 +42,12 @@ struct prefill *prefill_init(const struct llm_model *m, uint32_t n_ctx,
                              uint16_t *v_cache, struct st_err *err);
 void prefill_free(struct prefill *p);
 
+/* Streamed layers reach the chunk through the engine's slots (one acquire
+ * per layer and chunk: a streamed layer moves once per chunk, as on the
+ * GPU). NULL: every layer read in place. */
+struct stream_cpu;
+void prefill_set_stream(struct prefill *p, struct stream_cpu *s);
+
 /* Runs tokens[0..n) at positions pos0..pos0+n-1 (the cache must hold
  * positions 0..pos0-1 already) and returns the last token's logits
  * (n_vocab floats). logits_out NULL: only the last token's logits are
