@@ -30,6 +30,7 @@ static const struct strata_builtin_plan strata_builtin = {
     .slot_bytes = STRATA_SLOT_BYTES,
     .tier_bytes = {PLAN_TIER_A_BYTES, PLAN_TIER_B_BYTES, PLAN_TIER_C_BYTES},
     .floor_ns = PLAN_FLOOR_NS,
+    .stream_type = PLAN_STREAM_TYPE,
     .buf = {
 m4_define(`BUFFER', `        [PLAN_BUF_$1] = {STRATA_$1_ARENA, STRATA_$1_OFFSET, STRATA_$1_BYTES},')m4_dnl
 BUFFER(`KV')

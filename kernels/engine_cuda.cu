@@ -26,6 +26,7 @@ extern "C" {
 #include "model.h"
 #include "progress.h"
 #include "quant.h"
+#include "quantize.h"
 }
 #include "gemv.h"
 #include "ops.h"
@@ -275,14 +276,19 @@ static const struct gguf_tensor *layer_weight(const struct llm_layer *L, int i)
 
 // Offsets of the seven matrices inside a block (256-byte aligned each) and
 // the block's size: the same layout in the arena, the host arena and a slot.
-static void layout_block(struct dev_layer *D, const struct llm_layer *L)
+static void layout_block(struct dev_layer *D, const struct llm_layer *L, uint32_t stream_type)
 {
     size_t off = 0;
     for (int i = 0; i < W_COUNT; i++) {
         const struct gguf_tensor *t = layer_weight(L, i);
         D->w_off[i] = (off + 255) & ~(size_t)255;
-        off = D->w_off[i] + stored_bytes(t);
         D->t[i] = stored_type(t);
+        size_t bytes = stored_bytes(t);
+        if (D->tier == 1 && !stored_as_f32(t)) { // --stream-type, the plan's rule
+            D->t[i] = quantize_stream_type(t->type, t->ne[0], stream_type);
+            bytes = ggml_row_size(D->t[i], t->ne[0]) * t->ne[1];
+        }
+        off = D->w_off[i] + bytes;
     }
     D->block_bytes = (off + 255) & ~(size_t)255;
 }
@@ -469,27 +475,10 @@ static int start_reader(struct engine *e, struct st_err *err)
     return e->reader ? 0 : -1;
 }
 
-// STRATA_STREAM_TEST=odd:N, all:N (from pinned RAM), disk:N (all from the
-// file) or mix:N (block l: tier l % 3) streams those blocks through N slots
-// in a build without a plan: what tests/gpu/e2e.sh compares with the
-// resident run. Returns 0 (off) or the mode 1..4.
-static int stream_test_mode(const struct engine_opts *o, int *slots)
-{
-    const char *st = getenv("STRATA_STREAM_TEST");
-    if (!st || (o && o->layer_tier))
-        return 0;
-    int mode = !strncmp(st, "odd:", 4) ? 1 : !strncmp(st, "all:", 4) ? 2
-             : !strncmp(st, "disk:", 5) ? 3 : !strncmp(st, "mix:", 4) ? 4 : 0;
-    if (mode)
-        *slots = atoi(st + (mode == 3 ? 5 : 4));
-    return mode;
-}
-
 extern "C" struct engine *engine_init(const struct llm_model *m,
                                       const struct engine_opts *o,
                                       struct st_err *err)
 {
-    int test_mode, test_slots = 2;
     struct engine *e = (struct engine *)calloc(1, sizeof *e);
     if (!e) {
         st_errmsg(err, "strata: out of memory");
@@ -527,14 +516,10 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
         st_errmsg(err, "strata: out of memory");
         goto fail;
     }
-    test_mode = stream_test_mode(o, &test_slots);
     for (uint32_t l = 0; l < c->n_layers; l++) {
         struct dev_layer *D = &e->layers[l];
-        layout_block(D, &m->layers[l]);
         D->tier = o && o->layer_tier ? o->layer_tier[l] : 0;
-        if (test_mode)
-            D->tier = test_mode == 1 ? (int)(l & 1) : test_mode == 2 ? 1
-                    : test_mode == 3 ? 2 : (int)(l % 3);
+        layout_block(D, &m->layers[l], o ? o->stream_type : 0);
         if (D->tier == 2 && file_range(e, D, &m->layers[l], l, err))
             goto fail;
         if (D->tier != 0) {
@@ -547,7 +532,7 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
         }
     }
     if (e->n_streamed) {
-        e->n_slots = test_mode ? (uint32_t)test_slots : o && o->n_slots ? o->n_slots : 2;
+        e->n_slots = o && o->n_slots ? o->n_slots : 2;
         if (e->n_slots < 1)
             e->n_slots = 1;
         if (e->n_slots > 16)
@@ -608,6 +593,9 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
             const struct gguf_tensor *t = layer_weight(L, i);
             if (D->tier == 0) // resident: into the device arena
                 TRY(upload(D->w[i], t), "uploading weights");
+            else if (D->tier == 1 && D->t[i] != stored_type(t)) // --stream-type
+                quantize_matrix(t->type, t->data, D->t[i], (uint8_t *)D->host + D->w_off[i],
+                                t->ne[1], t->ne[0], e->h_tmp);
             else if (D->tier == 1) // streamed: into the pinned arena, block layout
                 store_host((uint8_t *)D->host + D->w_off[i], t);
             // tier 2 stays in the file: the reader brings it every token

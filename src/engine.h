@@ -22,6 +22,8 @@ struct engine_opts {
      * the built-in plan; NULL: every layer resident. */
     const uint8_t *layer_tier;
     uint32_t n_slots;
+    uint32_t stream_type; /* --stream-type: tier-1 blocks re-quantized in the
+                             host tier (quantize_stream_type); 0: none */
 };
 
 /* "cpu" or "cuda": the backend this binary was built with. */

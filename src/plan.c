@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "quantize.h"
 #include "size.h"
 #include "strbuf.h"
 
@@ -23,13 +24,25 @@ static uint64_t arena_take(uint64_t *used, uint64_t bytes)
     return off;
 }
 
-uint64_t plan_layer_stream_bytes(const struct model_facts *f, uint32_t l)
+uint64_t plan_stored_bytes(const struct facts_tensor *t, uint32_t stream_type)
+{
+    uint32_t as = quantize_stream_type(t->type, t->ne[0], stream_type);
+    return as == t->type ? t->bytes : ggml_row_size(as, t->ne[0]) * t->ne[1];
+}
+
+uint64_t plan_layer_stream_bytes_as(const struct model_facts *f, uint32_t l,
+                                    uint32_t stream_type)
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < f->n_tensors; i++)
         if (f->tensors[i].role == FACTS_LAYER_MATRIX && f->tensors[i].layer == (int32_t)l)
-            n += align_up(f->tensors[i].bytes);
+            n += align_up(plan_stored_bytes(&f->tensors[i], stream_type));
     return n;
+}
+
+uint64_t plan_layer_stream_bytes(const struct model_facts *f, uint32_t l)
+{
+    return plan_layer_stream_bytes_as(f, l, 0);
 }
 
 void plan_free(struct plan *p)
@@ -54,15 +67,18 @@ static uint64_t max_stream(const uint64_t *layer, uint32_t from, uint32_t n)
  * n_slots slots of the largest block left out. Returns the count; *slot is
  * the final slot size. Stops one short of all blocks (the caller already
  * knows they do not all fit). */
-static uint32_t fill_resident(const uint64_t *layer, uint32_t n, uint64_t fixed,
-                              uint32_t n_slots, uint64_t budget, uint64_t *slot)
+static uint32_t fill_resident(const uint64_t *layer, const uint64_t *need, uint32_t n,
+                              uint64_t fixed, uint32_t n_slots, uint64_t budget,
+                              uint64_t *slot)
 {
+    /* layer: a block's bytes when resident; need: what its slot must hold
+     * when streamed (smaller under --stream-type) */
     uint32_t k = 0;
-    uint64_t sum = 0, s = max_stream(layer, 0, n);
+    uint64_t sum = 0, s = max_stream(need, 0, n);
     for (;;) {
         while (k + 1 < n && fixed + n_slots * s + sum + layer[k] <= budget)
             sum += layer[k++];
-        uint64_t s2 = max_stream(layer, k, n);
+        uint64_t s2 = max_stream(need, k, n);
         if (s2 == s)
             break;
         s = s2; /* smaller slots: maybe another block fits now */
@@ -166,9 +182,16 @@ int plan_make(struct plan *p, const struct profile *prof,
     uint64_t act = 4ull * PLAN_PREFILL_TOKENS *
                        (4ull * f->n_embd + q + 2 * kvd + 2ull * f->n_ff + (uint64_t)f->n_heads * ctx) +
                    4ull * f->n_vocab;
-    uint64_t layer[FACTS_MAX_LAYERS];
-    for (uint32_t l = 0; l < f->n_layers; l++)
+    /* layer: a block as the file holds it (VRAM, disk); layer_b: as the
+     * pinned host tier holds it, re-quantized by --stream-type (GPU only:
+     * the CPU plan has no tier B) */
+    uint64_t layer[FACTS_MAX_LAYERS], layer_b[FACTS_MAX_LAYERS];
+    uint32_t st = p->gpu ? o->stream_type : 0;
+    p->stream_type = st;
+    for (uint32_t l = 0; l < f->n_layers; l++) {
         layer[l] = plan_layer_stream_bytes(f, l);
+        layer_b[l] = st ? plan_layer_stream_bytes_as(f, l, st) : layer[l];
+    }
     int head_role = f->output_tied ? FACTS_EMBD : FACTS_OUTPUT;
     for (uint32_t i = 0; i < f->n_tensors; i++) {
         const struct facts_tensor *t = &f->tensors[i];
@@ -191,22 +214,27 @@ int plan_make(struct plan *p, const struct profile *prof,
     if (p->gpu) {
         if (fixed > p->vram_budget)
             return refuse_fixed(f, ctx, fixed, align_up(kv), p->vram_budget, "VRAM", err);
+        /* Slots hold streamed blocks as they arrive: re-quantized from
+         * tier B (layer_b); a tier-C block arrives as the file holds it, so
+         * when the first sizing leaves blocks on disk, size again for them. */
+        const uint64_t *need = layer_b;
+    resize:
         if (fixed + all_layers <= p->vram_budget) {
             n_a = f->n_layers;
         } else {
-            uint64_t biggest = max_stream(layer, 0, f->n_layers);
+            uint64_t biggest = max_stream(need, 0, f->n_layers);
             if (fixed + n_slots * biggest > p->vram_budget) {
                 snprintf(want, sizeof want,
                          "at least %s (head, norms, KV cache, activations: %s, and %u slots of the largest block, %s)",
                          SZ(fixed + n_slots * biggest), SZ(fixed), n_slots, SZ(biggest));
                 return st_errf(err, "plan", "--vram-budget", want, "%s", SZ(p->vram_budget));
             }
-            n_a = fill_resident(layer, f->n_layers, fixed, n_slots, p->vram_budget, &slot);
+            n_a = fill_resident(layer, need, f->n_layers, fixed, n_slots, p->vram_budget, &slot);
         }
         /* host: embedding, then tier B while it fits, the rest tier C */
         uint64_t host_fixed = p->embd_bytes, rest = 0;
         for (uint32_t l = n_a; l < f->n_layers; l++)
-            rest += layer[l];
+            rest += layer_b[l];
         if (host_fixed + rest <= p->ram_budget) {
             n_b = f->n_layers - n_a;
         } else {
@@ -220,8 +248,12 @@ int plan_make(struct plan *p, const struct profile *prof,
             uint64_t sum = 0;
             n_b = 0;
             while (n_a + n_b < f->n_layers &&
-                   host_fixed + staging + sum + layer[n_a + n_b] <= p->ram_budget)
-                sum += layer[n_a + n_b++];
+                   host_fixed + staging + sum + layer_b[n_a + n_b] <= p->ram_budget)
+                sum += layer_b[n_a + n_b++];
+        }
+        if (need != layer && n_a + n_b < f->n_layers) {
+            need = layer;
+            goto resize;
         }
     } else {
         /* CPU: one host arena; the head, embedding and small tensors all there */
@@ -238,17 +270,21 @@ int plan_make(struct plan *p, const struct profile *prof,
                          SZ(fixed + n_slots * biggest), SZ(fixed), n_slots, SZ(biggest));
                 return st_errf(err, "plan", "--ram-budget", want, "%s", SZ(p->ram_budget));
             }
-            n_a = fill_resident(layer, f->n_layers, fixed, n_slots, p->ram_budget, &slot);
+            n_a = fill_resident(layer, layer, f->n_layers, fixed, n_slots, p->ram_budget, &slot);
         }
     }
+    uint64_t streamed[FACTS_MAX_LAYERS]; /* what a slot receives per block */
     for (uint32_t l = 0; l < f->n_layers; l++) {
         p->tier[l] = l < n_a ? PLAN_TIER_A : l < n_a + n_b ? PLAN_TIER_B : PLAN_TIER_C;
         p->n_tier[p->tier[l]]++;
-        p->tier_bytes[p->tier[l]] += layer[l];
+        streamed[l] = p->tier[l] == PLAN_TIER_B ? layer_b[l] : layer[l];
+        p->tier_bytes[p->tier[l]] += streamed[l];
+        if (p->tier[l] == PLAN_TIER_B)
+            p->tier_b_unconverted += layer[l];
     }
     int streams = n_a < f->n_layers;
     p->n_slots = streams ? n_slots : 0;
-    p->slot_bytes = streams ? max_stream(layer, n_a, f->n_layers) : 0;
+    p->slot_bytes = streams ? max_stream(streamed, n_a, f->n_layers) : 0;
     p->tier_bytes[PLAN_TIER_A] += p->head_bytes + p->small_bytes;
 
     /* ---- offsets ---- */
@@ -281,7 +317,7 @@ int plan_make(struct plan *p, const struct profile *prof,
                     pt->offset = arena_take(&used[main_arena], t->bytes);
                 } else if (pt->tier == PLAN_TIER_B) {
                     pt->arena = PLAN_ARENA_HOST;
-                    pt->offset = arena_take(&used[PLAN_ARENA_HOST], t->bytes);
+                    pt->offset = arena_take(&used[PLAN_ARENA_HOST], plan_stored_bytes(t, st));
                 } else {
                     pt->arena = PLAN_ARENA_FILE;
                     pt->offset = t->file_offset;
@@ -293,7 +329,9 @@ int plan_make(struct plan *p, const struct profile *prof,
         uint64_t in_slot = 0;
         for (uint32_t i = 0; i < f->n_tensors; i++)
             if (f->tensors[i].role == FACTS_LAYER_MATRIX && f->tensors[i].layer == (int32_t)l)
-                p->tensors[i].slot_offset = arena_take(&in_slot, f->tensors[i].bytes);
+                p->tensors[i].slot_offset = arena_take(
+                    &in_slot, p->tier[l] == PLAN_TIER_B ? plan_stored_bytes(&f->tensors[i], st)
+                                                        : f->tensors[i].bytes);
     }
     struct plan_buffer *b = p->buf;
     b[PLAN_BUF_KV] = (struct plan_buffer){main_arena, arena_take(&used[main_arena], kv), kv};
@@ -407,6 +445,10 @@ int plan_table(const struct plan *p, const struct profile *prof,
     }
     PUT("  (A includes the output head, norms and other small tensors: %s)\n",
         SZ(p->head_bytes + p->small_bytes));
+    if (p->stream_type && p->n_tier[PLAN_TIER_B])
+        PUT("  (B re-quantized to %s in the host tier: %s instead of %s per token)\n",
+            ggml_type_name(p->stream_type), SZ(p->tier_bytes[PLAN_TIER_B]),
+            SZ(p->tier_b_unconverted));
 
     for (int arena = 0; arena < 2; arena++) {
         if (arena == PLAN_ARENA_DEVICE && !p->gpu)

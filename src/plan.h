@@ -72,6 +72,9 @@ struct plan_opts {
     uint32_t ctx;         /* tokens; 0: min(PLAN_DEFAULT_CTX, n_ctx_train) */
     uint32_t slots;       /* 0: by the link rule */
     int cpu;              /* plan for the CPU engine even with a GPU */
+    uint32_t stream_type; /* --stream-type: tier-B matrices re-quantized to
+                             this ggml type in the host tier where it saves
+                             bytes (quantize_stream_type); 0: none */
 };
 
 /* Where one tensor lives (same index as facts->tensors). */
@@ -89,6 +92,8 @@ struct plan_buffer {
 
 struct plan {
     int gpu;                      /* 1: CUDA engine; 0: CPU engine */
+    uint32_t stream_type;         /* --stream-type of tier B (0: none) */
+    uint64_t tier_b_unconverted;  /* tier B bytes before --stream-type */
     uint32_t n_layers, ctx, n_slots;
     uint8_t tier[FACTS_MAX_LAYERS]; /* enum plan_tier per block */
     uint32_t n_tier[3];           /* blocks per tier */
@@ -120,6 +125,13 @@ void plan_free(struct plan *p);
 
 /* Arena bytes of block l's 2-D tensors (each aligned): what a slot holds. */
 uint64_t plan_layer_stream_bytes(const struct model_facts *f, uint32_t l);
+
+/* The same with the matrices as --stream-type stores them (0: as is). */
+uint64_t plan_layer_stream_bytes_as(const struct model_facts *f, uint32_t l,
+                                    uint32_t stream_type);
+
+/* Bytes of tensor t as the host tier stores it under stream_type. */
+uint64_t plan_stored_bytes(const struct facts_tensor *t, uint32_t stream_type);
 
 /* Writes the plan as a table for people (tiers with layer ranges and bytes,
  * both arenas item by item, bytes per token per tier and the floor).
@@ -153,6 +165,7 @@ struct strata_builtin_plan {
     uint64_t slot_bytes;
     uint64_t tier_bytes[3];     /* bytes read per token from each tier */
     uint64_t floor_ns;          /* max(A/HBM, B/H2D, C/disk) per token; 0: unknown */
+    uint32_t stream_type;       /* --stream-type of tier B (0: none) */
     struct plan_buffer buf[PLAN_BUF_COUNT];
     const uint8_t *layer_tier;  /* n_layers */
     uint32_t n_tensors;

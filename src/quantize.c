@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "dequant.h"
 #include "half.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -389,5 +390,29 @@ void quantize_row_q8_1(const float *x, block_q8_1 *y, uint64_t n)
         }
         y[i].d = f16_sat(d);
         y[i].s = f16_sat((float)sum * d);
+    }
+}
+
+/* ---- compressed transfer ---------------------------------------------------- */
+
+uint32_t quantize_stream_type(uint32_t type, uint64_t row_len, uint32_t stream_type)
+{
+    const struct ggml_type_info *from = ggml_type_get(type), *to = ggml_type_get(stream_type);
+    if (stream_type == 0 || !from || !to || !quantize_supported(stream_type) ||
+        row_len % to->blck_size)
+        return type;
+    /* bytes per element, compared exactly: size_to / blck_to < size_from / blck_from */
+    if ((uint64_t)to->type_size * from->blck_size >= (uint64_t)from->type_size * to->blck_size)
+        return type;
+    return stream_type;
+}
+
+void quantize_matrix(uint32_t from, const void *src, uint32_t to, void *dst,
+                     uint64_t rows, uint64_t row_len, float *scratch)
+{
+    size_t in_row = ggml_row_size(from, row_len), out_row = ggml_row_size(to, row_len);
+    for (uint64_t r = 0; r < rows; r++) {
+        dequant_row(from, (const uint8_t *)src + r * in_row, scratch, row_len);
+        quantize_row(to, scratch, (uint8_t *)dst + r * out_row, row_len);
     }
 }

@@ -31,6 +31,20 @@ int quantize_supported(uint32_t type);
  * not a multiple of its block size. */
 size_t quantize_row(uint32_t type, const float *src, void *dst, uint64_t n);
 
+/* Compressed transfer (--stream-type): the type a matrix of row length
+ * row_len and type `type` is stored as in the pinned host tier when the plan
+ * streams it as stream_type (0: no stream type). It is re-quantized only
+ * where that saves bytes (stream_type is smaller per element), the
+ * quantizer can write stream_type, and the row holds whole blocks of it;
+ * otherwise it keeps its type. The one rule the planner and every engine
+ * apply. */
+uint32_t quantize_stream_type(uint32_t type, uint64_t row_len, uint32_t stream_type);
+
+/* Re-quantizes a (rows, row_len) matrix of type `from` into `to` through
+ * f32, one row at a time; scratch holds row_len floats. */
+void quantize_matrix(uint32_t from, const void *src, uint32_t to, void *dst,
+                     uint64_t rows, uint64_t row_len, float *scratch);
+
 /* int8 activations in llama.cpp's Q8_1 layout (n a multiple of 32): per
  * block d = amax / 127, qs = round(x / d), s = d * sum(qs) (d and s
  * stored as f16; qs computed with the unrounded d, as ggml does). */

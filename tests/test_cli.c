@@ -326,6 +326,41 @@ static void test_e2e_story(void)
     free(r);
 }
 
+/* STRATA_STREAM_TEST (a build without a plan streams as a plan would):
+ * streamed from RAM the story is the same; a re-quantized host tier still
+ * runs; a bad value is one line and exit 1. */
+static void test_e2e_stream_env(void)
+{
+    const char *bin = strata_bin();
+    if (!bin) {
+        test_skip("cli/e2e stream env", "no strata binary (set STRATA_BIN)");
+        return;
+    }
+    struct run_result *r = calloc(1, sizeof *r);
+    char *args[] = {"-m", "models/stories260K.gguf", "-p", "Once upon a time", "-n", "32",
+                    "--temp", "0", NULL};
+    setenv("STRATA_STREAM_TEST", "mix:3", 1);
+    run_strata(bin, args, r);
+    CU_ASSERT_EQUAL(r->status, 0);
+    CU_ASSERT_STRING_EQUAL(r->out, "Once upon a time, there was a little girl named Lily. "
+                                   "She loved to play outside in the park. One day, she saw");
+    setenv("STRATA_STREAM_TEST", "all:2:q8_0", 1);
+    run_strata(bin, args, r);
+    CU_ASSERT_EQUAL(r->status, 0);
+    CU_ASSERT_NSTRING_EQUAL(r->out, "Once upon a time", 16);
+    const char *bad[] = {"sideways:2", "all:0", "all:2:iq2_xxs", "all"};
+    for (int i = 0; i < 4; i++) {
+        setenv("STRATA_STREAM_TEST", bad[i], 1);
+        run_strata(bin, args, r);
+        CU_ASSERT_EQUAL(r->status, 1);
+        CU_ASSERT_EQUAL(count_lines(r->err), 1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r->err, "STRATA_STREAM_TEST"));
+        CU_ASSERT_STRING_EQUAL(r->out, "");
+    }
+    unsetenv("STRATA_STREAM_TEST");
+    free(r);
+}
+
 static void test_e2e_seeded(void)
 {
     const char *bin = strata_bin();
@@ -425,6 +460,7 @@ void suite_cli(void)
     CU_add_test(s, "prompt file", test_prompt_file);
     CU_add_test(s, "e2e: story", test_e2e_story);
     CU_add_test(s, "e2e: seeded sampling", test_e2e_seeded);
+    CU_add_test(s, "e2e: STRATA_STREAM_TEST tiers, stream type, errors", test_e2e_stream_env);
     CU_add_test(s, "e2e: tokenize", test_e2e_tokenize);
     CU_add_test(s, "e2e: errors", test_e2e_errors);
 }

@@ -9,6 +9,7 @@
 
 #include "facts.h"
 #include "plan.h"
+#include "quantize.h"
 #include "profile.h"
 #include "quant.h"
 #include "util.h"
@@ -43,13 +44,18 @@ static void check_plan(const struct plan *p, const struct model_facts *f)
         CU_ASSERT_TRUE(p->tier[l] >= p->tier[l - 1]);
     uint32_t first_streamed = p->n_tier[0];
     if (first_streamed < f->n_layers) {
+        /* resident it would take its file size; streamed, its slot holds it
+         * as it arrives (re-quantized from tier B under --stream-type) */
         uint64_t next = plan_layer_stream_bytes(f, first_streamed);
+        uint64_t arrives = p->tier[first_streamed] == PLAN_TIER_B
+                               ? plan_layer_stream_bytes_as(f, first_streamed, p->stream_type)
+                               : next;
         uint64_t budget = p->gpu ? dev_budget : p->ram_budget;
         int main_arena = p->gpu ? PLAN_ARENA_DEVICE : PLAN_ARENA_HOST;
         /* slots (GPU) or staging buffers (CPU) are in the arena already */
         CU_ASSERT_TRUE(p->arena_bytes[main_arena] + next > budget); /* one more block would not fit */
         CU_ASSERT_TRUE(p->n_slots >= 1);
-        CU_ASSERT_TRUE(p->slot_bytes >= next);
+        CU_ASSERT_TRUE(p->slot_bytes >= arrives);
     }
     if (p->gpu && p->n_tier[2]) {
         uint64_t next = plan_layer_stream_bytes(f, p->n_tier[0] + p->n_tier[1]);
@@ -66,11 +72,13 @@ static void check_plan(const struct plan *p, const struct model_facts *f)
             continue;
         }
         CU_ASSERT_EQUAL(t->offset % PLAN_ALIGN, 0);
+        uint64_t bytes = t->tier == PLAN_TIER_B ? plan_stored_bytes(&f->tensors[i], p->stream_type)
+                                                : f->tensors[i].bytes;
         r[k][0] = (uint64_t)t->arena;
         r[k][1] = t->offset;
-        r[k++][2] = f->tensors[i].bytes;
+        r[k++][2] = bytes;
         if (t->tier != PLAN_TIER_A)
-            CU_ASSERT_TRUE(t->slot_offset + f->tensors[i].bytes <= p->slot_bytes);
+            CU_ASSERT_TRUE(t->slot_offset + bytes <= p->slot_bytes);
     }
     for (int b = 0; b < PLAN_BUF_COUNT; b++)
         if (p->buf[b].bytes) {
@@ -209,6 +217,54 @@ static void test_h100_22g(void)
     plan_free(&p);
 }
 
+/* --stream-type: tier B stored re-quantized, so more of the model fits the
+ * RAM budget and fewer bytes cross the link; tiers A and the slots follow. */
+static void test_stream_type(void)
+{
+    struct plan p, q;
+    struct st_err e;
+    struct plan_opts o = {.vram_budget = 22 * GiB};
+    CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama-3.1-70b-q6_k", o, &e), 0);
+    o.stream_type = GGML_TYPE_Q4_K;
+    CU_ASSERT_EQUAL_FATAL(make(&q, "h100-80g", "llama-3.1-70b-q6_k", o, &e), 0);
+    CU_ASSERT_EQUAL(q.stream_type, GGML_TYPE_Q4_K);
+    /* smaller slots leave room for as many resident blocks or more */
+    CU_ASSERT_TRUE(q.n_tier[PLAN_TIER_A] >= p.n_tier[PLAN_TIER_A]);
+    CU_ASSERT_EQUAL(q.n_tier[PLAN_TIER_C], 0);
+    /* every 70B block matrix is Q6_K with rows of 8192 or 28672: Q4_K stores
+     * 144 bytes per 256 where Q6_K stores 210 (each matrix 256-aligned) */
+    double ratio = (double)q.tier_bytes[PLAN_TIER_B] / (double)q.tier_b_unconverted;
+    CU_ASSERT_DOUBLE_EQUAL(ratio, 144.0 / 210.0, 1e-4);
+    CU_ASSERT_TRUE(q.slot_bytes < p.slot_bytes);
+    CU_ASSERT_TRUE(q.floor_s < 0.70 * p.floor_s);
+    char table[16384];
+    struct profile prof;
+    struct model_facts f;
+    load_profile("h100-80g", &prof);
+    load_model("llama-3.1-70b-q6_k", &f);
+    CU_ASSERT_TRUE(plan_table(&q, &prof, &f, "t", table, sizeof table) > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(table, "B re-quantized to Q4_K"));
+    facts_free(&f);
+    plan_free(&p);
+    plan_free(&q);
+    /* blocks left on disk arrive as the file holds them: the slots are sized
+     * for those (check_plan, inside make, checks every slot range) */
+    struct plan_opts o3 = {.ram_budget = 20 * GiB, .ctx = 4096, .stream_type = GGML_TYPE_Q4_K};
+    CU_ASSERT_EQUAL_FATAL(make(&q, "rtx3090-gen3x8", "llama-3.1-70b-q6_k", o3, &e), 0);
+    CU_ASSERT_TRUE(q.n_tier[PLAN_TIER_C] > 0);
+    plan_free(&q);
+    /* a wider stream type than the model's changes nothing; the CPU plan
+     * has no tier B */
+    o.stream_type = GGML_TYPE_Q8_0;
+    CU_ASSERT_EQUAL_FATAL(make(&q, "h100-80g", "llama-3.1-70b-q6_k", o, &e), 0);
+    CU_ASSERT_EQUAL(q.tier_bytes[PLAN_TIER_B], q.tier_b_unconverted);
+    plan_free(&q);
+    CU_ASSERT_EQUAL(quantize_stream_type(GGML_TYPE_Q6_K, 4096, GGML_TYPE_Q4_K), GGML_TYPE_Q4_K);
+    CU_ASSERT_EQUAL(quantize_stream_type(GGML_TYPE_Q4_0, 4096, GGML_TYPE_Q4_K), GGML_TYPE_Q4_0);
+    CU_ASSERT_EQUAL(quantize_stream_type(GGML_TYPE_F16, 172, GGML_TYPE_Q4_K), GGML_TYPE_F16);
+    CU_ASSERT_EQUAL(quantize_stream_type(GGML_TYPE_F16, 4096, 0), GGML_TYPE_F16);
+}
+
 static void test_disk_tier(void)
 {
     /* a RAM budget of 20 GiB on the 3090 box: what does not fit goes to disk */
@@ -324,6 +380,7 @@ void suite_plan(void)
     CU_add_test(s, "RTX 5060 Ti + Qwen2.5-32B Q4_K_M: none on disk", test_5060ti_qwen32b);
     CU_add_test(s, "H100 at 22 GiB: 2 slots (measured link); whole model at default", test_h100_22g);
     CU_add_test(s, "small RAM budget: tier C", test_disk_tier);
+    CU_add_test(s, "--stream-type: tier B re-quantized", test_stream_type);
     CU_add_test(s, "CPU plans", test_cpu_plans);
     CU_add_test(s, "refusals with numbers", test_refusals);
     CU_add_test(s, "deterministic", test_deterministic);

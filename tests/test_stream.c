@@ -19,12 +19,14 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "model.h"
+#include "quant.h"
 #include "stream.h"
 #include "util.h"
 
@@ -424,6 +426,45 @@ static void check_identical(const char *path)
     model_free(&m);
 }
 
+/* --stream-type: the blocks of the host tier re-quantized (here F32 ->
+ * Q8_0 on the bundled model). Not bit-identical any more, but close; the
+ * plan counts the same bytes the engine stores (quantize_stream_type). */
+static void test_stream_type(void)
+{
+    struct llm_model m;
+    struct st_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(model_load(&m, test_bundled_model(), &err), 0);
+    uint32_t nv = m.cfg.n_vocab;
+    float *ref = malloc(nv * sizeof(float)), *got = malloc(nv * sizeof(float));
+    uint8_t tier[64];
+    for (uint32_t l = 0; l < m.cfg.n_layers; l++)
+        tier[l] = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        struct engine_opts o = {RUN_CTX, 2, pass ? tier : NULL, 2,
+                                pass ? (uint32_t)GGML_TYPE_Q8_0 : 0};
+        struct engine *e = engine_init(&m, &o, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        const float *lg = NULL;
+        for (uint32_t p = 0; p < RUN_TOKENS; p++)
+            lg = engine_forward(e, (int32_t)((p * 37u + 1) % nv), p, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(lg);
+        memcpy(pass ? got : ref, lg, nv * sizeof(float));
+        engine_free(e);
+    }
+    double num = 0, den = 0;
+    for (uint32_t i = 0; i < nv; i++) {
+        num += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+        den += (double)ref[i] * ref[i];
+    }
+    double rel = sqrt(num / den);
+    printf("\n  stream type Q8_0 vs resident F32: logits rel L2 %.2e\n", rel);
+    CU_ASSERT_TRUE(rel > 0);    /* the blocks were re-quantized */
+    CU_ASSERT_TRUE(rel < 2e-2); /* and 8-bit blocks stay close */
+    free(ref);
+    free(got);
+    model_free(&m);
+}
+
 static void test_identical_bundled(void)
 {
     check_identical(test_bundled_model());
@@ -593,6 +634,7 @@ void suite_stream(void)
     CU_add_test(s, "ring refuses the wrong layer", test_ring_wrong_layer);
     CU_add_test(s, "engine rejects bad tiers and slots", test_bad_opts);
     CU_add_test(s, "streamed = resident logits, bundled model", test_identical_bundled);
+    CU_add_test(s, "--stream-type re-quantizes the host tier", test_stream_type);
     CU_add_test(s, "streamed = resident logits, shared models", test_identical_shared);
     CU_add_test(s, "short read ends the forward, no hang", test_short_read);
     CU_add_test(s, "read error ends the forward, no hang", test_read_error);

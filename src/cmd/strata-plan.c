@@ -15,6 +15,7 @@
 #include "plan.h"
 #include "profile.h"
 #include "quant.h"
+#include "quantize.h"
 #include "size.h"
 
 static const char usage[] =
@@ -24,6 +25,7 @@ static const char usage[] =
     "  --ram-budget SIZE    pinned host memory for the plan\n"
     "  --ctx N              context length (KV cache) in tokens\n"
     "  --slots N            streaming slots (pipeline depth), 1..8\n"
+    "  --stream-type TYPE   tier B re-quantized to TYPE in the host tier (e.g. q4_k)\n"
     "  --cpu                plan for the CPU engine even with a GPU\n"
     "  --out DIR            write DIR/plan.txt and DIR/gen/{plan.m4,tensors.m4,gemv.list}\n"
     "  --synth PRESET-MIX   the model strata-synth would write, e.g. llama-3.1-70b-q4_k_m,\n"
@@ -122,6 +124,7 @@ static int write_outputs(const char *dir, const char *name, const struct plan *p
     DEF("TIER_B_BYTES", "%llu", (unsigned long long)p->tier_bytes[1]);
     DEF("TIER_C_BYTES", "%llu", (unsigned long long)p->tier_bytes[2]);
     /* the floor in nanoseconds per token, 0 when a bandwidth is unknown */
+    DEF("STREAM_TYPE", "%u", p->stream_type);
     DEF("FLOOR_NS", "%llu", (unsigned long long)(p->floor_s > 0 ? p->floor_s * 1e9 + 0.5 : 0));
     DEF("N_TENSORS", "%u", f->n_tensors);
     static const char *bufname[PLAN_BUF_COUNT] = {"KV", "ACT", "SCRATCH", "SLOTS", "STAGING"};
@@ -179,8 +182,12 @@ static int write_outputs(const char *dir, const char *name, const struct plan *p
         const struct facts_tensor *t = &f->tensors[i];
         if (t->role != FACTS_LAYER_MATRIX && t->role != head_role)
             continue;
+        /* a tier-B matrix is multiplied as --stream-type stored it */
+        uint32_t type = t->role == FACTS_LAYER_MATRIX && p->tensors[i].tier == PLAN_TIER_B
+                            ? quantize_stream_type(t->type, t->ne[0], p->stream_type)
+                            : t->type;
         char buf[96];
-        snprintf(buf, sizeof buf, "%s %llu %llu", ggml_type_name(t->type),
+        snprintf(buf, sizeof buf, "%s %llu %llu", ggml_type_name(type),
                  (unsigned long long)t->ne[1], (unsigned long long)t->ne[0]);
         lines[n++] = strdup(buf);
     }
@@ -259,6 +266,14 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--slots") == 0) {
             if (parse_u32(a, v, 1, PLAN_MAX_SLOTS, &o.slots, &err))
                 return die(err.msg);
+        } else if (strcmp(a, "--stream-type") == 0) {
+            int t = ggml_type_from_name(v);
+            if (t <= 0 || !quantize_supported((uint32_t)t)) {
+                st_errf(&err, "strata-plan", a, "a type the quantizer writes (q8_0, q6_k, "
+                        "q5_k, q4_k, q4_0, q3_k, ...)", "'%s'", v);
+                return die(err.msg);
+            }
+            o.stream_type = (uint32_t)t;
         } else {
             st_errf(&err, "strata-plan", "option", "one of those in --help", "'%s'", a);
             return die(err.msg);

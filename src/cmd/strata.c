@@ -19,6 +19,8 @@
 #include "model.h"
 #include "perplexity.h"
 #include "plan.h"
+#include "quant.h"
+#include "quantize.h"
 #include "sampler.h"
 #include "tokenizer.h"
 
@@ -126,6 +128,7 @@ struct gen {
     int32_t *gen_ids;  /* the generated ids, for --stats-file */
     double t_start, t_ready; /* process start, engine ready */
     struct engine_timeline tl; /* the decode steps' share of the timeline */
+    uint8_t test_tier[1024];   /* STRATA_STREAM_TEST's tiers */
 };
 
 static void gen_free(struct gen *g)
@@ -204,6 +207,40 @@ static double quantile(const double *v, int n, double q)
     return v[i];
 }
 
+/* STRATA_STREAM_TEST=MODE:N[:TYPE] in a build without a plan: the tiers a
+ * plan would give, for tests and quality measurements of either engine
+ * (tests/gpu/e2e.sh compares them with the resident run; strata perplexity
+ * measures --stream-type). MODE: odd (odd blocks from pinned RAM), all (all
+ * from RAM), disk (all from the file), mix (block l: tier l % 3); N slots;
+ * TYPE the stream type (q4_k, q8_0, ...). */
+static int stream_test_tiers(struct engine_opts *eo, uint8_t *tier, uint32_t n_layers,
+                             struct st_err *err)
+{
+    const char *st = getenv("STRATA_STREAM_TEST");
+    if (!st || !*st)
+        return 0;
+    char mode[8] = "", type[16] = "";
+    unsigned slots = 0;
+    if (sscanf(st, "%7[a-z]:%u:%15s", mode, &slots, type) < 2 || slots < 1 || slots > 16 ||
+        n_layers > 1024 ||
+        (strcmp(mode, "odd") && strcmp(mode, "all") && strcmp(mode, "disk") && strcmp(mode, "mix")))
+        return st_errf(err, "strata", "STRATA_STREAM_TEST",
+                       "MODE:N[:TYPE], MODE odd, all, disk or mix, N 1..16", "'%s'", st);
+    for (uint32_t l = 0; l < n_layers; l++)
+        tier[l] = !strcmp(mode, "odd") ? (uint8_t)(l & 1) : !strcmp(mode, "all") ? 1
+                : !strcmp(mode, "disk") ? 2 : (uint8_t)(l % 3);
+    eo->layer_tier = tier;
+    eo->n_slots = slots;
+    if (type[0]) {
+        int t = ggml_type_from_name(type);
+        if (t <= 0 || !quantize_supported((uint32_t)t))
+            return st_errf(err, "strata", "STRATA_STREAM_TEST type",
+                           "a type the quantizer writes (q4_k, q8_0, ...)", "'%s'", type);
+        eo->stream_type = (uint32_t)t;
+    }
+    return 0;
+}
+
 /* Everything that can fail, before any output. */
 static int gen_setup(struct gen *g, const struct cli_opts *o, struct st_err *err)
 {
@@ -217,7 +254,9 @@ static int gen_setup(struct gen *g, const struct cli_opts *o, struct st_err *err
     g->tok = tok_load(&g->m.gguf, err);
     if (!g->tok)
         return -1;
-    struct engine_opts eo = {o->n_ctx, o->n_threads, NULL, 0};
+    struct engine_opts eo = {o->n_ctx, o->n_threads, NULL, 0, 0};
+    if (!bp && stream_test_tiers(&eo, g->test_tier, g->m.cfg.n_layers, err))
+        return -1;
     if (bp) { /* the KV cache and the tiers are the plan's */
         if (o->n_ctx > bp->ctx)
             return st_errf(err, "strata", "-c",
@@ -226,6 +265,7 @@ static int gen_setup(struct gen *g, const struct cli_opts *o, struct st_err *err
         eo.n_ctx = o->n_ctx ? o->n_ctx : bp->ctx;
         eo.layer_tier = bp->layer_tier;
         eo.n_slots = bp->n_slots;
+        eo.stream_type = bp->stream_type;
     }
     g->eng = engine_init(&g->m, &eo, err);
     if (!g->eng)
@@ -534,10 +574,14 @@ static int cmd_perplexity(const struct cli_opts *o)
     uint32_t n_chunks = ppl_chunks(&pp, (size_t)n_ids, &err);
     if (!n_chunks)
         goto out;
-    struct engine_opts eo = {n_ctx, o->n_threads, NULL, 0};
+    struct engine_opts eo = {n_ctx, o->n_threads, NULL, 0, 0};
+    uint8_t test_tier[1024];
+    if (!bp && stream_test_tiers(&eo, test_tier, m.cfg.n_layers, &err))
+        goto out;
     if (bp) {
         eo.layer_tier = bp->layer_tier;
         eo.n_slots = bp->n_slots;
+        eo.stream_type = bp->stream_type;
     }
     eng = engine_init(&m, &eo, &err);
     if (!eng)

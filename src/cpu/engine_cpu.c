@@ -135,7 +135,8 @@ struct engine *engine_init(const struct llm_model *m,
     /* the plan's tiers: streamed layers go through slots (NULL and no error:
      * nothing streams) */
     struct st_err serr = {{0}};
-    e->stream = stream_cpu_init(m, o ? o->layer_tier : NULL, o ? o->n_slots : 0, &serr);
+    e->stream = stream_cpu_init(m, o ? o->layer_tier : NULL, o ? o->n_slots : 0,
+                                o ? o->stream_type : 0, &serr);
     if (!e->stream && serr.msg[0]) {
         if (err)
             *err = serr;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "quantize.h"
 #include "stream.h"
 
 /* The matrices of a block: what travels through a slot. */
@@ -52,6 +53,9 @@ static const struct gguf_tensor *mat_of(const struct llm_layer *L, int k)
 struct sc_src {
     uint32_t layer;
     uint8_t tier;                  /* 1 host arena, 2 model file */
+    uint32_t type[SC_N_MATS];      /* tensor k as the slot holds it (tier 1:
+                                      re-quantized by --stream-type) */
+    uint64_t bytes[SC_N_MATS];
     uint64_t image_bytes;          /* bytes of a slot it fills */
     uint64_t data_off[SC_N_MATS];  /* tensor k's data, from the slot start */
     uint64_t host_off;             /* tier 1: its image in the host arena */
@@ -235,16 +239,23 @@ void stream_cpu_stats(struct stream_cpu *s, struct stream_cpu_stats *out)
  * SC_HOST_ALIGN-aligned, the same image as in the host arena (one memcpy).
  * Tier 2: each matrix in its own SC_DIO_ALIGN-aligned span covering the
  * aligned file range around it, the tensor at its offset inside. */
-static void src_layout(const struct llm_model *m, struct sc_src *src)
+static void src_layout(const struct llm_model *m, struct sc_src *src, uint32_t stream_type)
 {
     const struct llm_layer *L = &m->layers[src->layer];
     uint64_t at = 0;
     for (int k = 0; k < SC_N_MATS; k++) {
         const struct gguf_tensor *t = mat_of(L, k);
+        src->type[k] = t->type;
+        src->bytes[k] = t->n_bytes;
         if (src->tier == 1) {
+            /* the host tier may hold it re-quantized (quantize.h: the rule
+             * the plan counts with) */
+            src->type[k] = quantize_stream_type(t->type, t->ne[0], stream_type);
+            if (src->type[k] != t->type)
+                src->bytes[k] = ggml_row_size(src->type[k], t->ne[0]) * t->ne[1];
             at = align_up(at, SC_HOST_ALIGN);
             src->data_off[k] = at;
-            at += t->n_bytes;
+            at += src->bytes[k];
             continue;
         }
         uint64_t fo = m->gguf.data_offset + t->offset;
@@ -310,6 +321,8 @@ static void build_views(struct stream_cpu *s)
             for (int k = 0; k < SC_N_MATS; k++) {
                 v->t[k] = *mat_of(&v->L, k);
                 v->t[k].data = base + src->data_off[k];
+                v->t[k].type = src->type[k];
+                v->t[k].n_bytes = src->bytes[k];
                 *mat_slot(&v->L, k) = &v->t[k];
             }
         }
@@ -317,7 +330,7 @@ static void build_views(struct stream_cpu *s)
 
 struct stream_cpu *stream_cpu_init(const struct llm_model *m,
                                    const uint8_t *layer_tier, uint32_t n_slots,
-                                   struct st_err *err)
+                                   uint32_t stream_type, struct st_err *err)
 {
     uint32_t n_layers = m->cfg.n_layers, n_streamed;
     int any_disk;
@@ -353,7 +366,7 @@ struct stream_cpu *stream_cpu_init(const struct llm_model *m,
         s->streamed[i++] = l;
         src->layer = l;
         src->tier = layer_tier[l];
-        src_layout(m, src);
+        src_layout(m, src, stream_type);
         if (src->tier == 1) {
             src->host_off = host_bytes;
             host_bytes = align_up(host_bytes + src->image_bytes, SC_HOST_ALIGN);
@@ -373,7 +386,9 @@ struct stream_cpu *stream_cpu_init(const struct llm_model *m,
         goto oom;
     memset(s->slots, 0, s->n_slots * s->slot_bytes); /* deterministic, and faulted in */
 
-    /* the host arena: tier-1 layers from the mapping, once */
+    /* the host arena: tier-1 layers from the mapping, once (re-quantized
+     * through an f32 row where --stream-type says so) */
+    float *row = NULL;
     for (uint32_t i = 0; i < n_streamed; i++) {
         const struct sc_src *src = &s->src[i];
         if (src->tier != 1)
@@ -382,9 +397,21 @@ struct stream_cpu *stream_cpu_init(const struct llm_model *m,
         memset(img, 0, src->image_bytes);
         for (int k = 0; k < SC_N_MATS; k++) {
             const struct gguf_tensor *t = mat_of(&m->layers[src->layer], k);
-            memcpy(img + src->data_off[k], t->data, t->n_bytes);
+            if (src->type[k] == t->type) {
+                memcpy(img + src->data_off[k], t->data, t->n_bytes);
+                continue;
+            }
+            if (!row) { /* one f32 row of the widest matrix, start-up only */
+                uint64_t w = m->cfg.dim > m->cfg.ffn_dim ? m->cfg.dim : m->cfg.ffn_dim;
+                uint64_t q = (uint64_t)m->cfg.n_heads * m->cfg.head_dim;
+                if (!(row = malloc((w > q ? w : q) * sizeof *row)))
+                    goto oom;
+            }
+            quantize_matrix(t->type, t->data, src->type[k], img + src->data_off[k], t->ne[1],
+                            t->ne[0], row);
         }
     }
+    free(row);
     build_views(s);
     if (any_disk)
         open_reader(s);

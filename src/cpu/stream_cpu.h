@@ -37,12 +37,14 @@ struct stream_cpu_stats {
 };
 
 /* layer_tier: (m->cfg.n_layers,) enum plan_tier (0 resident, 1 host arena,
- * 2 model file); n_slots: pipeline depth (0: 2). Returns NULL with err
+ * 2 model file); n_slots: pipeline depth (0: 2); stream_type: tier-1
+ * matrices re-quantized in the host arena (quantize_stream_type; 0: none). Returns NULL with err
  * filled on a bad tier or slot count, a tier-2 layer without a model file,
  * or out of memory; also NULL with err cleared when no layer streams (the
  * engine then runs resident). */
 struct stream_cpu *stream_cpu_init(const struct llm_model *m,
                                    const uint8_t *layer_tier, uint32_t n_slots,
+                                   uint32_t stream_type,
                                    struct st_err *err);
 
 /* Stops and joins the copy thread, frees everything. NULL is fine. */
