@@ -375,30 +375,7 @@ static float top_gap(const float *v, uint32_t n)
     return v[b] - second;
 }
 
-/* Path of a case's model, or NULL (skip reported) when absent. */
-static const char *case_model(const char *file, const char *test)
-{
-    const char *p = test_shared_model(file);
-    if (!p && strcmp(file, "stories260K.gguf") == 0)
-        p = test_bundled_model(); /* the bundled copy always runs */
-    if (!p) {
-        char what[128];
-        snprintf(what, sizeof what, "forward/%s/%s", test, file);
-        test_skip(what, "model not in ../shared/models");
-    }
-    return p;
-}
 
-static int load(struct llm_model *m, const char *path)
-{
-    struct st_err err = {{0}};
-    if (model_load(m, path, &err)) {
-        printf("\n  %s\n", err.msg);
-        CU_FAIL("model_load");
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- tests ------------------------------------------------------------------------ */
 
@@ -409,9 +386,9 @@ static void test_logits_match_double(void)
 {
     for (int ci = 0; ci < N_CASES; ci += 2) { /* one prompt per model */
         const struct fwd_case *fc = &cases[ci];
-        const char *path = case_model(fc->file, "logits");
+        const char *path = test_model_or_skip(fc->file, "forward/logits");
         struct llm_model m;
-        if (!path || load(&m, path))
+        if (!path || test_load_model(&m, path))
             continue;
         struct st_err err = {{0}};
         struct engine_opts o = {64, 0};
@@ -478,9 +455,9 @@ static void test_greedy_matches_llama_cpp(void)
 {
     for (int ci = 0; ci < N_CASES; ci++) {
         const struct fwd_case *fc = &cases[ci];
-        const char *path = case_model(fc->file, "greedy");
+        const char *path = test_model_or_skip(fc->file, "forward/greedy");
         struct llm_model m;
-        if (!path || load(&m, path))
+        if (!path || test_load_model(&m, path))
             continue;
         struct st_err err = {{0}};
         struct engine_opts o = {64, 0};
@@ -513,9 +490,9 @@ static void test_greedy_emulated_rounding(void)
 {
     for (int ci = 0; ci < N_CASES; ci++) {
         const struct fwd_case *fc = &cases[ci];
-        const char *path = case_model(fc->file, "emulated");
+        const char *path = test_model_or_skip(fc->file, "forward/emulated");
         struct llm_model m;
-        if (!path || load(&m, path))
+        if (!path || test_load_model(&m, path))
             continue;
         struct ref r;
         ref_init(&r, &m, 64, 1);
@@ -545,7 +522,7 @@ static void test_greedy_emulated_rounding(void)
 static void test_rope_scaling_matches_double(void)
 {
     struct llm_model m;
-    if (load(&m, test_bundled_model()))
+    if (test_load_model(&m, test_bundled_model()))
         return;
     static const float factors[4] = {1.0f, 1.5f, 4.0f, 8.0f}; /* rope_dim / 2 */
     CU_ASSERT_EQUAL_FATAL(m.cfg.rope_dim / 2, 4);
@@ -595,9 +572,9 @@ static void test_threads_bit_identical(void)
 {
     const char *files[] = {"stories260K.gguf", "zoo-qwen2-bpe.gguf"};
     for (int fi = 0; fi < 2; fi++) {
-        const char *path = case_model(files[fi], "threads");
+        const char *path = test_model_or_skip(files[fi], "forward/threads");
         struct llm_model m;
-        if (!path || load(&m, path))
+        if (!path || test_load_model(&m, path))
             continue;
         struct st_err err = {{0}};
         struct engine_opts o1 = {16, 1}, o3 = {16, 3};
@@ -626,7 +603,7 @@ static void test_threads_bit_identical(void)
 static void test_forward_errors(void)
 {
     struct llm_model m;
-    if (load(&m, test_bundled_model()))
+    if (test_load_model(&m, test_bundled_model()))
         return;
     struct st_err err = {{0}};
     struct engine_opts o = {8, 1};

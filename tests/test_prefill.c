@@ -33,31 +33,7 @@ static const char *const models[] = {
 };
 #define N_MODELS (int)(sizeof models / sizeof models[0])
 
-/* The shared copy, else the bundled one for stories260K; NULL (and a
- * SKIPPED line) when absent. */
-static const char *model_path(const char *file, const char *test)
-{
-    const char *p = test_shared_model(file);
-    if (!p && strcmp(file, "stories260K.gguf") == 0)
-        p = test_bundled_model();
-    if (!p) {
-        char what[160];
-        snprintf(what, sizeof what, "prefill/%s/%s", test, file);
-        test_skip(what, "model not in ../shared/models");
-    }
-    return p;
-}
 
-static int load(struct llm_model *m, const char *path)
-{
-    struct st_err err = {{0}};
-    if (model_load(m, path, &err)) {
-        printf("\n  %s\n", err.msg);
-        CU_FAIL("model_load");
-        return -1;
-    }
-    return 0;
-}
 
 /* ||a - b|| / ||b||; NaN (never < bound) when either holds a NaN. */
 static double rel_l2(const float *a, const float *b, size_t n)
@@ -106,9 +82,9 @@ static const uint32_t lengths[] = {5, PREFILL_MAX_TOKENS, 2 * PREFILL_MAX_TOKENS
 static void test_prefill_matches_decode(void)
 {
     for (int mi = 0; mi < N_MODELS; mi++) {
-        const char *path = model_path(models[mi], "matches-decode");
+        const char *path = test_model_or_skip(models[mi], "prefill/matches-decode");
         struct llm_model m;
-        if (!path || load(&m, path))
+        if (!path || test_load_model(&m, path))
             continue;
         uint32_t nv = m.cfg.n_vocab;
         struct st_err err = {{0}};
@@ -178,9 +154,9 @@ static void test_prefill_in_pieces(void)
 {
     const char *files[] = {"stories260K.gguf", "zoo-qwen2-bpe.gguf"};
     for (int fi = 0; fi < 2; fi++) {
-        const char *path = model_path(files[fi], "pieces");
+        const char *path = test_model_or_skip(files[fi], "prefill/pieces");
         struct llm_model m;
-        if (!path || load(&m, path))
+        if (!path || test_load_model(&m, path))
             continue;
         uint32_t nv = m.cfg.n_vocab, n = 50;
         struct st_err err = {{0}};
@@ -214,7 +190,7 @@ static void test_prefill_in_pieces(void)
 static void test_prefill_threads(void)
 {
     struct llm_model m;
-    if (load(&m, test_bundled_model()))
+    if (test_load_model(&m, test_bundled_model()))
         return;
     uint32_t nv = m.cfg.n_vocab, n = PREFILL_MAX_TOKENS + 3;
     struct st_err err = {{0}};
@@ -244,7 +220,7 @@ static void test_prefill_threads(void)
 static void test_prefill_errors(void)
 {
     struct llm_model m;
-    if (load(&m, test_bundled_model()))
+    if (test_load_model(&m, test_bundled_model()))
         return;
     struct st_err err = {{0}};
     struct engine_opts o = {8, 1};

@@ -1,11 +1,15 @@
 /* util.c - helpers shared by the CUnit suites (see util.h). */
 #include "util.h"
 
+#include <CUnit/CUnit.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "model.h"
 
 int test_skip_count;
 
@@ -66,4 +70,28 @@ float test_rand_f32(uint64_t *s, float lo, float hi)
 {
     double u = (double)(test_rand_u64(s) >> 11) * (1.0 / 9007199254740992.0);
     return (float)(lo + (hi - lo) * u);
+}
+
+const char *test_model_or_skip(const char *file, const char *what)
+{
+    const char *p = test_shared_model(file);
+    if (!p && strcmp(file, "stories260K.gguf") == 0)
+        p = test_bundled_model(); /* the bundled copy always runs */
+    if (!p) {
+        char w[192];
+        snprintf(w, sizeof w, "%s/%s", what, file);
+        test_skip(w, "model not in ../shared/models");
+    }
+    return p;
+}
+
+int test_load_model(struct llm_model *m, const char *path)
+{
+    struct st_err err = {{0}};
+    if (model_load(m, path, &err)) {
+        printf("\n  %s\n", err.msg);
+        CU_FAIL("model_load");
+        return -1;
+    }
+    return 0;
 }

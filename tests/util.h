@@ -13,6 +13,15 @@ const char *test_shared_model(const char *file);
 /* Path of the model bundled in the repository (models/stories260K.gguf). */
 const char *test_bundled_model(void);
 
+/* A test model: the shared copy of file, else the bundled one for
+ * stories260K.gguf; NULL (and a SKIPPED line naming what/file) when absent. */
+const char *test_model_or_skip(const char *file, const char *what);
+
+/* model_load, failing the test (with the error line) when it fails.
+ * Returns 0 or -1. */
+struct llm_model;
+int test_load_model(struct llm_model *m, const char *path);
+
 /* Prints "SKIPPED: <suite/test>: <why>" and counts it; the runner prints
  * the number of skips at the end. */
 void test_skip(const char *what, const char *why);
