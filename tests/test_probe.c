@@ -246,6 +246,8 @@ static void test_configure_options(void)
     expect_refused("--ctx -5", "configure: --ctx: found '-5', expected a positive integer");
     expect_refused("--ctx", "configure: --ctx: found nothing, expected a value");
     expect_refused("--slots 9", "configure: --slots: found '9', expected an integer from 1 to 8");
+    expect_refused("--profile profiles/cpu-only.profile --stream-type iq2_xxs",
+                   "--stream-type: found 'iq2_xxs', expected a type the quantizer writes");
     expect_refused("--vram-budget 22X", "configure: --vram-budget: found '22X', expected a size");
     expect_refused("--ram-budget=1.5", "configure: --ram-budget: found '1.5', expected a size");
     expect_refused("--vram-budget 0G", "configure: --vram-budget: found '0G', expected a size");
