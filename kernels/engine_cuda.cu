@@ -1,15 +1,20 @@
-// engine_cuda.cu - the CUDA decode engine (implements src/engine.h), every
-// weight resident in VRAM (tier A). The streaming tiers of issue 6 replace
-// the per-layer weight pointers with device slots; the step itself stays.
+// engine_cuda.cu - the CUDA engine (implements src/engine.h): resident
+// blocks in VRAM (tier A), streamed ones through device slots from pinned
+// RAM (tier B) or the disk (tier C).
 //
-// One token, as one CUDA graph replayed per token (all run-time values,
-// the position and the embedding row, come through device memory):
+// One token, as one CUDA graph replayed per token when every block is
+// resident (all run-time values, the position and the embedding row, come
+// through device memory):
 //   x = embedding row (dequantized on the host: the table stays in host
-//       memory, one row per token, DESIGN.md), copied in with the position
-//   per layer: rmsnorm -> q,k,v GEMVs (+bias) -> rope, K/V into the F16 cache
-//              -> flash-decoding attention -> wo GEMV -> residual
-//              -> rmsnorm -> gate, up GEMVs -> SwiGLU -> down GEMV -> residual
-//   final rmsnorm -> output GEMV -> logits (copied back) and argmax
+//       memory, one row per token, DESIGN.md), copied in with the position;
+//       xg, rs = x * g_attn, RMSNorm scale (ops_rms_prep)
+//   per block, five launches (enqueue_block): the Q|K|V GEMV with the norm
+//       folded in -> attention with rope and the KV store -> the wo GEMV
+//       with the residual and the next norm -> the gate|up GEMV with SwiGLU
+//       -> the down GEMV with the residual and the next norm
+//   output GEMV -> logits (copied back) and argmax
+// A prompt chunk runs the same blocks as GEMMs on the tensor cores
+// (enqueue_block_gemm, kernels/prefill.cu).
 // Memory: ONE cudaMalloc (the arena) and ONE cudaMallocHost at init; the
 // weights are uploaded into the arena; nothing is allocated afterwards
 // (cuda_alloc_count() lets the counting test prove it).
@@ -27,17 +32,18 @@ extern "C" {
 #include "progress.h"
 #include "quant.h"
 #include "quantize.h"
+#include "cpu/ops.h"
 }
 #include "gemv.h"
 #include "ops.h"
+#include "prefill.h"
 
-// Attention split length in positions: ceil(n_ctx / 64) splits per KV
-// head, so even a few hundred positions spread over several blocks per KV
-// head (at 4096 tokens and 8 KV heads: 512 blocks, about 4 per SM).
-#define ATTN_CHUNK 64
-
-// Tokens of a prompt chunk run block by block together (engine_forward_batch).
-#define PREFILL_CHUNK 64
+// Tokens of a prompt chunk run block by block together (engine_forward_batch):
+// a streamed block crosses the link once per chunk. From PREFILL_GEMM_MIN
+// tokens on, a chunk's matrices are GEMMs on the tensor cores (weights
+// dequantized to f16 once per chunk, cuBLAS); below, GEMVs per token.
+#define PREFILL_CHUNK 512
+#define PREFILL_GEMM_MIN 32
 
 static int g_alloc_count; // cudaMalloc/cudaMallocHost calls, ever
 
@@ -106,8 +112,24 @@ struct engine {
     const void *output;
     uint32_t t_output;
     const float *output_norm, *rope_freqs;
-    float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2, *logits;
-    float *part_ml, *part_acc;
+    float *rope_cs;            // n_ctx x rope_dim: op_rope_table of every position
+    // activations: x (the residual stream), xg (the next projection's input,
+    // x * norm weight) and rs (its RMSNorm scale) per token of a chunk; q, k,
+    // v adjacent (one fused GEMV writes them)
+    float *x, *xg, *rs, *q, *k, *v, *att, *hb, *hb2, *logits;
+    float *gemv_part;          // per-block partial sums of squares (gemv_epi)
+    unsigned *gemv_count;      // its ticket
+    float *attn_scratch;       // flash-decoding partials
+    unsigned *attn_counts;     // their tickets, one per KV head
+    int attn_splits;
+    // prefill on the tensor cores (enqueue_block_gemm): cuBLAS with its
+    // workspace in the arena, one matrix dequantized to f16 at a time, and
+    // the chunk's activations (PREFILL_CHUNK rows each)
+    cublasHandle_t blas;
+    void *blas_ws;
+    uint16_t *w16, *a16;
+    float *c_qkv, *c_att, *c_hb, *c_hb2, *c_tmp;
+    int prefill_gemv;          // STRATA_PREFILL_GEMV: per-token GEMVs only
     uint32_t *d_pos;
     int32_t *d_argmax;
     // pinned host side of the per-token copies
@@ -190,9 +212,15 @@ static size_t layout_device(struct engine *e, uint8_t *base)
         }
         D->attn_norm = (const float *)carve(base, &off, c->dim * 4);
         D->ffn_norm = (const float *)carve(base, &off, c->dim * 4);
-        D->bq = L->bq ? (const float *)carve(base, &off, e->q_dim * 4) : NULL;
-        D->bk = L->bk ? (const float *)carve(base, &off, e->kv_dim * 4) : NULL;
-        D->bv = L->bv ? (const float *)carve(base, &off, e->kv_dim * 4) : NULL;
+        // biases (qwen2): q|k|v adjacent, as the fused GEMV adds them (zeros
+        // where one is missing)
+        D->bq = D->bk = D->bv = NULL;
+        if (L->bq || L->bk || L->bv) {
+            float *b = (float *)carve(base, &off, (size_t)(e->q_dim + 2 * e->kv_dim) * 4);
+            D->bq = b;
+            D->bk = b ? b + e->q_dim : NULL;
+            D->bv = b ? b + e->q_dim + e->kv_dim : NULL;
+        }
         size_t cache = (size_t)c->n_kv_heads * e->n_ctx * c->head_dim * 2;
         D->k_cache = (uint16_t *)carve(base, &off, cache);
         D->v_cache = (uint16_t *)carve(base, &off, cache);
@@ -200,20 +228,39 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     e->output = carve(base, &off, stored_bytes(m->output));
     e->output_norm = (const float *)carve(base, &off, c->dim * 4);
     e->rope_freqs = m->rope_freqs ? (const float *)carve(base, &off, c->rope_dim / 2 * 4) : NULL;
-    uint32_t wide = c->dim > e->q_dim ? c->dim : e->q_dim;
+    e->rope_cs = (float *)carve(base, &off, (size_t)e->n_ctx * c->rope_dim * 4);
     e->x = (float *)carve(base, &off, (size_t)PREFILL_CHUNK * c->dim * 4);
-    e->xb = (float *)carve(base, &off, wide * 4);
-    e->xb2 = (float *)carve(base, &off, c->dim * 4);
-    e->q = (float *)carve(base, &off, e->q_dim * 4);
-    e->k = (float *)carve(base, &off, e->kv_dim * 4);
-    e->v = (float *)carve(base, &off, e->kv_dim * 4);
+    e->xg = (float *)carve(base, &off, (size_t)PREFILL_CHUNK * c->dim * 4);
+    e->rs = (float *)carve(base, &off, PREFILL_CHUNK * 4);
+    e->q = (float *)carve(base, &off, (size_t)(e->q_dim + 2 * e->kv_dim) * 4);
+    e->k = e->q ? e->q + e->q_dim : NULL;
+    e->v = e->k ? e->k + e->kv_dim : NULL;
     e->att = (float *)carve(base, &off, e->q_dim * 4);
     e->hb = (float *)carve(base, &off, c->ffn_dim * 4);
     e->hb2 = (float *)carve(base, &off, c->ffn_dim * 4);
     e->logits = (float *)carve(base, &off, (size_t)c->n_vocab * 4);
-    int max_splits = (e->n_ctx + ATTN_CHUNK - 1) / ATTN_CHUNK;
-    e->part_ml = (float *)carve(base, &off, (size_t)c->n_heads * max_splits * 2 * 4);
-    e->part_acc = (float *)carve(base, &off, (size_t)c->n_heads * max_splits * c->head_dim * 4);
+    e->gemv_part = (float *)carve(base, &off, (size_t)c->dim * 4); // >= blocks of a dim-row GEMV
+    e->gemv_count = (unsigned *)carve(base, &off, 4);
+    e->attn_splits = ops_attention_splits(c->n_kv_heads, e->n_ctx);
+    e->attn_scratch = (float *)carve(base, &off, ops_attention_scratch_floats(
+                                                     c->n_heads, c->head_dim, e->attn_splits) * 4);
+    e->attn_counts = (unsigned *)carve(base, &off, c->n_kv_heads * 4);
+    size_t P = PREFILL_CHUNK, qkv_rows = e->q_dim + 2 * e->kv_dim;
+    size_t w16 = qkv_rows * c->dim; // the largest matrix (Q|K|V together)
+    if ((size_t)e->q_dim * c->dim > w16)
+        w16 = (size_t)e->q_dim * c->dim;
+    if ((size_t)c->ffn_dim * c->dim > w16)
+        w16 = (size_t)c->ffn_dim * c->dim;
+    size_t wide = c->dim > e->q_dim ? c->dim : e->q_dim;
+    wide = wide > c->ffn_dim ? wide : c->ffn_dim;
+    e->blas_ws = carve(base, &off, PREFILL_GEMM_WORKSPACE_BYTES);
+    e->w16 = (uint16_t *)carve(base, &off, w16 * 2);
+    e->a16 = (uint16_t *)carve(base, &off, P * wide * 2);
+    e->c_qkv = (float *)carve(base, &off, P * qkv_rows * 4);
+    e->c_att = (float *)carve(base, &off, P * e->q_dim * 4);
+    e->c_hb = (float *)carve(base, &off, P * c->ffn_dim * 4);
+    e->c_hb2 = (float *)carve(base, &off, P * c->ffn_dim * 4);
+    e->c_tmp = (float *)carve(base, &off, P * c->dim * 4);
     e->d_pos = (uint32_t *)carve(base, &off, PREFILL_CHUNK * 4);
     e->d_argmax = (int32_t *)carve(base, &off, 4);
     e->slots = (uint8_t *)carve(base, &off, (size_t)e->n_slots * e->slot_bytes);
@@ -340,43 +387,169 @@ static void issue_copies(struct engine *e, uint64_t upto)
     }
 }
 
-#define GEMV(t, rows, cols, w, xin, yout)                                        \
-    if (gemv_launch((t), (rows), (cols), (w), (xin), (yout), s) != 0) {          \
-        if ((t) != GGML_TYPE_F32 || (cols) % 256 == 0)                           \
-            return st_errmsg(err, "strata: no GEMV kernel for %s %ux%u in this build " \
-                             "(configure generates one per shape of the planned model)", \
-                             ggml_type_name(t), (unsigned)(rows), (unsigned)(cols)); \
-        ops_gemv_f32_any((yout), (const float *)(w), (xin), (rows), (cols), s);  \
-    }
+// Bytes of matrix i of a block as it is stored (its stored type, rows of
+// ne[0] elements; the slot and the arena use the same).
+static size_t mat_bytes(const struct dev_layer *D, const struct llm_layer *L, int i)
+{
+    const struct gguf_tensor *t = layer_weight(L, i);
+    return ggml_row_size(D->t[i], t->ne[0]) * t->ne[1];
+}
 
-// One block for one token: x (dim,) is the token's residual stream, pos its
-// position (device memory), w the block's matrices (arena or slot).
-static int enqueue_block(struct engine *e, const struct dev_layer *D, const void *const *w,
-                         float *x, const uint32_t *pos, struct st_err *err)
+// Matrices a and b can be multiplied as one: the same type, b right after a
+// (in the arena, the slot, or the file range of a tier-C block).
+static int adjacent(const struct dev_layer *D, const struct llm_layer *L, const void *const *w,
+                    int a, int b)
+{
+    return D->t[a] == D->t[b] && (const uint8_t *)w[b] == (const uint8_t *)w[a] + mat_bytes(D, L, a);
+}
+
+// y = epilogue(W x) (kernels/gemv.h): the generated instance, or the f32
+// fallback for rows the instances do not take. Returns -1, launching
+// nothing, when the build has no kernel for the shape.
+static int gemv(struct engine *e, uint32_t t, uint32_t rows, uint32_t cols, int pair,
+                const void *w, const float *x, float *y, const struct gemv_epi *epi)
+{
+    if (gemv_launch(t, rows, cols, pair, w, x, y, epi, e->stream) == 0)
+        return 0;
+    if (t != GGML_TYPE_F32 || cols % 256 == 0)
+        return -1;
+    ops_gemv_f32_any(y, (const float *)w, x, rows, cols, pair, epi, e->stream);
+    return 0;
+}
+
+static int no_kernel(struct st_err *err, uint32_t t, uint32_t rows, uint32_t cols)
+{
+    return st_errmsg(err, "strata: no GEMV kernel for %s %ux%u in this build "
+                          "(configure generates one per shape of the planned model)",
+                     ggml_type_name(t), (unsigned)rows, (unsigned)cols);
+}
+
+#define GEMV(t, rows, cols, pair, w, xin, yout, epi)                        \
+    do {                                                                    \
+        if (gemv(e, (t), (rows), (cols), (pair), (w), (xin), (yout), (epi))) \
+            return no_kernel(err, (t), (rows), (cols));                     \
+    } while (0)
+
+// One block for one token, five launches when the matrices allow it:
+//   q|k|v = rs * (Wqkv (x * g_attn)) + b         one GEMV (Q, K, V adjacent)
+//   att = attention(rope(q), rope(k) -> cache, v -> cache)      one launch
+//   x += Wo att; xg = x * g_ffn; rs = rms(x)         GEMV with epilogue
+//   hb = silu(rs * Wgate xg) * (rs * Wup xg)         one paired GEMV
+//   x += Wdown hb; xg = x * g_next; rs = rms(x)      GEMV with epilogue
+// (g_next: the next block's attn_norm, or the output norm after the last
+// block). On entry xg, rs hold this token's attention-norm input and scale.
+// Where Q/K/V or gate/up are not adjacent or of one type, or the build lacks
+// the fused shape, they run as separate GEMVs (and SwiGLU as its own op).
+static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uint32_t t,
+                         struct st_err *err)
 {
     const struct llm_config *c = &e->c;
+    const struct dev_layer *D = &e->layers[l];
+    const struct llm_layer *L = &e->m->layers[l];
     cudaStream_t s = e->stream;
-    // attention block: x (dim,) -> q (q_dim,), k, v (kv_dim,)
-    ops_rmsnorm(e->xb, x, D->attn_norm, c->dim, c->norm_eps, s);
-    GEMV(D->t[W_Q], e->q_dim, c->dim, w[W_Q], e->xb, e->q);
-    GEMV(D->t[W_K], e->kv_dim, c->dim, w[W_K], e->xb, e->k);
-    GEMV(D->t[W_V], e->kv_dim, c->dim, w[W_V], e->xb, e->v);
-    if (D->bq) ops_add_bias(e->q, D->bq, e->q_dim, s);
-    if (D->bk) ops_add_bias(e->k, D->bk, e->kv_dim, s);
-    if (D->bv) ops_add_bias(e->v, D->bv, e->kv_dim, s);
-    ops_rope_store_kv(e->q, e->k, e->v, D->k_cache, D->v_cache, e->n_ctx, pos, &e->rope, s);
-    ops_attention(e->att, e->q, D->k_cache, D->v_cache, e->n_ctx, pos, c->n_heads,
-                  c->n_kv_heads, c->head_dim, ATTN_CHUNK, e->part_ml, e->part_acc, s);
-    GEMV(D->t[W_O], c->dim, e->q_dim, w[W_O], e->att, e->xb2);
-    ops_add(x, e->xb2, c->dim, s);
-    // FFN block: x (dim,) -> hb (ffn_dim,) -> x
-    ops_rmsnorm(e->xb, x, D->ffn_norm, c->dim, c->norm_eps, s);
-    GEMV(D->t[W_GATE], c->ffn_dim, c->dim, w[W_GATE], e->xb, e->hb);
-    GEMV(D->t[W_UP], c->ffn_dim, c->dim, w[W_UP], e->xb, e->hb2);
-    ops_swiglu(e->hb, e->hb2, c->ffn_dim, s);
-    GEMV(D->t[W_DOWN], c->dim, c->ffn_dim, w[W_DOWN], e->hb, e->xb2);
-    ops_add(x, e->xb2, c->dim, s);
+    float *x = e->x + (size_t)t * c->dim, *xg = e->xg + (size_t)t * c->dim;
+    float *rs = e->rs + t;
+    const uint32_t *pos = e->d_pos + t;
+    const float *g_next = l + 1 < c->n_layers ? e->layers[l + 1].attn_norm : e->output_norm;
+    const uint32_t qkv_rows = e->q_dim + 2 * e->kv_dim;
+
+    // attention: x (dim,) -> q (q_dim,), k, v (kv_dim,) -> att (q_dim,)
+    struct gemv_epi in = {};
+    in.rs = rs;
+    in.bias = D->bq;
+    if (!(adjacent(D, L, w, W_Q, W_K) && adjacent(D, L, w, W_K, W_V) &&
+          gemv(e, D->t[W_Q], qkv_rows, c->dim, 0, w[W_Q], xg, e->q, &in) == 0)) {
+        GEMV(D->t[W_Q], e->q_dim, c->dim, 0, w[W_Q], xg, e->q, &in);
+        in.bias = D->bq ? D->bk : NULL;
+        GEMV(D->t[W_K], e->kv_dim, c->dim, 0, w[W_K], xg, e->k, &in);
+        in.bias = D->bq ? D->bv : NULL;
+        GEMV(D->t[W_V], e->kv_dim, c->dim, 0, w[W_V], xg, e->v, &in);
+    }
+    if (ops_attention(e->att, e->q, e->k, e->v, D->k_cache, D->v_cache, e->n_ctx, pos,
+                      &e->rope, e->attn_splits, e->attn_scratch, e->attn_counts, s))
+        return st_errmsg(err, "strata: attention: shape out of range or shared memory refused");
+    struct gemv_epi res = {};
+    res.res = x;
+    res.g_next = D->ffn_norm;
+    res.rs_next = rs;
+    res.part = e->gemv_part;
+    res.count = e->gemv_count;
+    res.eps = c->norm_eps;
+    GEMV(D->t[W_O], c->dim, e->q_dim, 0, w[W_O], e->att, xg, &res);
+
+    // FFN: xg -> hb (ffn_dim,) -> x
+    in.bias = NULL;
+    if (!(adjacent(D, L, w, W_GATE, W_UP) &&
+          gemv(e, D->t[W_GATE], c->ffn_dim, c->dim, 1, w[W_GATE], xg, e->hb, &in) == 0)) {
+        GEMV(D->t[W_GATE], c->ffn_dim, c->dim, 0, w[W_GATE], xg, e->hb, &in);
+        GEMV(D->t[W_UP], c->ffn_dim, c->dim, 0, w[W_UP], xg, e->hb2, &in);
+        ops_swiglu(e->hb, e->hb2, c->ffn_dim, s);
+    }
+    res.g_next = g_next;
+    GEMV(D->t[W_DOWN], c->dim, c->ffn_dim, 0, w[W_DOWN], e->hb, xg, &res);
     return 0;
+}
+
+// Matrix i of block l dequantized to f16 (rows x cols, row-major) at dst.
+static int dequant_f16(struct engine *e, const struct dev_layer *D, const struct llm_layer *L,
+                       const void *const *w, int i, uint16_t *dst, struct st_err *err)
+{
+    const struct gguf_tensor *t = layer_weight(L, i);
+    if (prefill_dequant_f16(D->t[i], (uint32_t)t->ne[1], (uint32_t)t->ne[0], w[i], dst,
+                            e->stream))
+        return st_errmsg(err, "strata: prefill: no f16 dequantization for %s",
+                         ggml_type_name(D->t[i]));
+    return 0;
+}
+
+// One block for a chunk of n tokens on the tensor cores: each matrix is
+// dequantized to f16 once and multiplied with the n rows of activations
+// (cuBLAS, f32 accumulation), the small ops run on all rows at once.
+//   a16 = f16(rmsnorm(x, g_attn)); qkv = a16 Wqkv^T (+ b)
+//   rope, K/V of the n positions into the cache; att = causal attention
+//   x += f16(att) Wo^T;  a16 = f16(rmsnorm(x, g_ffn))
+//   x += f16(silu(a16 Wgate^T) * (a16 Wup^T)) Wdown^T
+static int enqueue_block_gemm(struct engine *e, uint32_t l, const void *const *w, uint32_t n,
+                              struct st_err *err)
+{
+    const struct llm_config *c = &e->c;
+    const struct dev_layer *D = &e->layers[l];
+    const struct llm_layer *L = &e->m->layers[l];
+    cudaStream_t s = e->stream;
+    const int qkv_rows = (int)(e->q_dim + 2 * e->kv_dim), dim = (int)c->dim;
+    const int ffn = (int)c->ffn_dim, q_dim = (int)e->q_dim;
+    int r = 0;
+#define CK_(x) do { if ((r = (x)) != 0) goto out; } while (0)
+    prefill_rmsnorm_f16(e->a16, e->x, D->attn_norm, n, dim, c->norm_eps, s);
+    CK_(dequant_f16(e, D, L, w, W_Q, e->w16, err));
+    CK_(dequant_f16(e, D, L, w, W_K, e->w16 + (size_t)q_dim * dim, err));
+    CK_(dequant_f16(e, D, L, w, W_V, e->w16 + (size_t)(q_dim + e->kv_dim) * dim, err));
+    CK_(prefill_gemm(e->blas, n, qkv_rows, dim, e->w16, e->a16, e->c_qkv, s));
+    if (D->bq)
+        prefill_add_bias_rows(e->c_qkv, D->bq, n, qkv_rows, qkv_rows, s);
+    prefill_rope_store(e->c_qkv, qkv_rows, n, e->d_pos, &e->rope, D->k_cache, D->v_cache,
+                       e->n_ctx, s);
+    CK_(prefill_attention(e->c_att, e->c_qkv, qkv_rows, n, e->d_pos, D->k_cache, D->v_cache,
+                          e->n_ctx, c->n_heads, c->n_kv_heads, c->head_dim, s));
+    prefill_to_f16(e->a16, e->c_att, (size_t)n * q_dim, s);
+    CK_(dequant_f16(e, D, L, w, W_O, e->w16, err));
+    CK_(prefill_gemm(e->blas, n, dim, q_dim, e->w16, e->a16, e->c_tmp, s));
+    prefill_add(e->x, e->c_tmp, (size_t)n * dim, s);
+
+    prefill_rmsnorm_f16(e->a16, e->x, D->ffn_norm, n, dim, c->norm_eps, s);
+    CK_(dequant_f16(e, D, L, w, W_GATE, e->w16, err));
+    CK_(prefill_gemm(e->blas, n, ffn, dim, e->w16, e->a16, e->c_hb, s));
+    CK_(dequant_f16(e, D, L, w, W_UP, e->w16, err));
+    CK_(prefill_gemm(e->blas, n, ffn, dim, e->w16, e->a16, e->c_hb2, s));
+    prefill_swiglu_f16(e->a16, e->c_hb, e->c_hb2, n, ffn, ffn, s);
+    CK_(dequant_f16(e, D, L, w, W_DOWN, e->w16, err));
+    CK_(prefill_gemm(e->blas, n, dim, ffn, e->w16, e->a16, e->c_tmp, s));
+    prefill_add(e->x, e->c_tmp, (size_t)n * dim, s);
+out:
+#undef CK_
+    if (r && !err->msg[0])
+        st_errmsg(err, "strata: prefill: a GEMM or the chunk attention refused its shape");
+    return r ? -1 : 0;
 }
 
 // The step for n_tok tokens (1 when decoding; up to PREFILL_CHUNK in a
@@ -384,13 +557,17 @@ static int enqueue_block(struct engine *e, const struct dev_layer *D, const void
 // h_pos" and "the last token's logits in h_logits, argmax in h_argmax".
 // Block-major: each block runs for every token of the chunk while its
 // weights are at hand, so a streamed block crosses the link once per chunk,
-// not once per token. Returns -1 at a GEMV shape without a kernel.
-static int enqueue_step(struct engine *e, uint32_t n_tok, struct st_err *err)
+// not once per token; with gemm, a block is one pass for the whole chunk on
+// the tensor cores (enqueue_block_gemm). Returns -1 at a GEMV shape without
+// a kernel.
+static int enqueue_step(struct engine *e, uint32_t n_tok, int gemm, struct st_err *err)
 {
     const struct llm_config *c = &e->c;
     cudaStream_t s = e->stream;
     cudaMemcpyAsync(e->x, e->h_x, (size_t)n_tok * c->dim * 4, cudaMemcpyHostToDevice, s);
     cudaMemcpyAsync(e->d_pos, e->h_pos, n_tok * 4, cudaMemcpyHostToDevice, s);
+    if (!gemm)
+        ops_rms_prep(e->xg, e->rs, e->x, e->layers[0].attn_norm, c->dim, c->norm_eps, n_tok, s);
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct dev_layer *D = &e->layers[l];
         const void *w[W_COUNT];
@@ -408,8 +585,10 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, struct st_err *err)
                 w[i] = e->slots + (size_t)slot * e->slot_bytes +
                        (D->tier == 2 ? D->c_off[i] : D->w_off[i]);
         }
-        for (uint32_t t = 0; t < n_tok; t++)
-            if (enqueue_block(e, D, w, e->x + (size_t)t * c->dim, e->d_pos + t, err))
+        if (gemm && enqueue_block_gemm(e, l, w, n_tok, err))
+            return -1;
+        for (uint32_t t = 0; !gemm && t < n_tok; t++)
+            if (enqueue_block(e, l, w, t, err))
                 return -1;
         if (D->tier != 0) { // the slot is free once this layer's kernels ran
             cudaEventRecord(e->freed[slot], s);
@@ -417,9 +596,15 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, struct st_err *err)
             issue_copies(e, e->compute_seq + e->n_slots - 1);
         }
     }
-    float *x_last = e->x + (size_t)(n_tok - 1) * c->dim;
-    ops_rmsnorm(x_last, x_last, e->output_norm, c->dim, c->norm_eps, s);
-    GEMV(e->t_output, c->n_vocab, c->dim, e->output, x_last, e->logits);
+    // the last token's logits = rs * (Wout (x * g_out))
+    if (gemm) // the per-token path's last epilogue made xg, rs; here:
+        ops_rms_prep(e->xg + (size_t)(n_tok - 1) * c->dim, e->rs + n_tok - 1,
+                     e->x + (size_t)(n_tok - 1) * c->dim, e->output_norm, c->dim, c->norm_eps,
+                     1, s);
+    struct gemv_epi head = {};
+    head.rs = e->rs + n_tok - 1;
+    GEMV(e->t_output, c->n_vocab, c->dim, 0, e->output, e->xg + (size_t)(n_tok - 1) * c->dim,
+         e->logits, &head);
     ops_argmax(e->d_argmax, e->logits, c->n_vocab, s);
     cudaMemcpyAsync(e->h_logits, e->logits, (size_t)c->n_vocab * 4,
                     cudaMemcpyDeviceToHost, s);
@@ -491,14 +676,15 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     e->q_dim = c->n_heads * c->head_dim;
     e->kv_dim = c->n_kv_heads * c->head_dim;
     e->use_graph = !getenv("STRATA_NO_GRAPH");
+    e->prefill_gemv = getenv("STRATA_PREFILL_GEMV") != NULL;
     e->layers = (struct dev_layer *)calloc(c->n_layers, sizeof *e->layers);
     if (!e->layers) {
         st_errmsg(err, "strata: out of memory");
         free(e);
         return NULL;
     }
-    if (c->n_heads / c->n_kv_heads > 16 || c->head_dim > 256 || c->head_dim % 2) {
-        st_errf(err, "strata", "heads per KV head / head_dim", "<= 16 / even, <= 256",
+    if (c->n_heads / c->n_kv_heads > 16 || c->head_dim > 256 || c->head_dim % 8) {
+        st_errf(err, "strata", "heads per KV head / head_dim", "<= 16 / a multiple of 8, <= 256",
                 "%u / %u", c->n_heads / c->n_kv_heads, c->head_dim);
         goto fail;
     }
@@ -544,12 +730,19 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     TRY(cudaMalloc((void **)&e->arena, e->arena_bytes), "allocating the device arena");
     g_alloc_count++;
     layout_device(e, e->arena);
+    // the kernels' tickets are zero between launches (they reset them)
+    TRY(cudaMemset(e->gemv_count, 0, 4), "clearing tickets");
+    TRY(cudaMemset(e->attn_counts, 0, c->n_kv_heads * 4), "clearing tickets");
     e->host_bytes = layout_host(e, NULL);
     TRY(cudaMallocHost((void **)&e->host, e->host_bytes), "allocating the pinned host arena");
     g_alloc_count++;
     layout_host(e, e->host);
     TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking), "creating a stream");
     TRY(cudaStreamCreateWithFlags(&e->copy_stream, cudaStreamNonBlocking), "creating a stream");
+    if (prefill_gemm_init(&e->blas, e->blas_ws, PREFILL_GEMM_WORKSPACE_BYTES, e->stream)) {
+        st_errmsg(err, "strata: cuBLAS: could not create its handle");
+        goto fail;
+    }
     for (uint32_t i = 0; i < e->n_slots; i++) {
         TRY(cudaEventCreateWithFlags(&e->filled[i], cudaEventDisableTiming), "creating events");
         TRY(cudaEventCreateWithFlags(&e->freed[i], cudaEventDisableTiming), "creating events");
@@ -604,6 +797,8 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
             progress_update(&prog, placed += D->block_bytes);
         TRY(upload_f32(e, D->attn_norm, L->attn_norm), "uploading norms");
         TRY(upload_f32(e, D->ffn_norm, L->ffn_norm), "uploading norms");
+        if (D->bq)
+            TRY(cudaMemset((void *)D->bq, 0, (size_t)(e->q_dim + 2 * e->kv_dim) * 4), "clearing biases");
         if (L->bq) TRY(upload_f32(e, D->bq, L->bq), "uploading biases");
         if (L->bk) TRY(upload_f32(e, D->bk, L->bk), "uploading biases");
         if (L->bv) TRY(upload_f32(e, D->bv, L->bv), "uploading biases");
@@ -626,18 +821,36 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     e->rope.theta = c->rope_theta;
     e->rope.pos_scale = c->rope_freq_scale;
     e->rope.freq_factors = e->rope_freqs;
+    e->rope.cs_table = e->rope_cs;
+    { // the rope angles of every position, as the CPU engine computes them
+        size_t n = (size_t)e->n_ctx * c->rope_dim;
+        float *cs = (float *)malloc(n * 4 + c->rope_dim * 2); // start-up only
+        if (!cs) {
+            st_errmsg(err, "strata: out of memory");
+            goto fail;
+        }
+        float *ff = cs + n; // the llama3 factors as f32
+        if (m->rope_freqs)
+            dequant_row(m->rope_freqs->type, m->rope_freqs->data, ff, c->rope_dim / 2);
+        for (uint32_t p = 0; p < e->n_ctx; p++)
+            op_rope_table(cs + (size_t)p * c->rope_dim, p, c->rope_dim, c->rope_theta,
+                          c->rope_freq_scale, m->rope_freqs ? ff : NULL);
+        cudaError_t r = cudaMemcpy(e->rope_cs, cs, n * 4, cudaMemcpyHostToDevice);
+        free(cs);
+        TRY(r, "uploading the rope table");
+    }
 
     // One eager step checks that every GEMV shape has its kernel (and warms
     // up); position 0 is rewritten by the first real token.
     memset(e->h_x, 0, c->dim * 4);
     *e->h_pos = 0;
-    if (enqueue_step(e, 1, err) != 0)
+    if (enqueue_step(e, 1, 0, err) != 0)
         goto fail;
     TRY(cudaStreamSynchronize(e->stream), "the first step");
     if (e->use_graph) {
         cudaGraph_t g;
         TRY(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal), "capturing the step");
-        if (enqueue_step(e, 1, err) != 0)
+        if (enqueue_step(e, 1, 0, err) != 0)
             goto fail;
         TRY(cudaStreamEndCapture(e->stream, &g), "capturing the step");
         TRY(cudaGraphInstantiate(&e->graph, g, 0), "instantiating the step graph");
@@ -660,6 +873,8 @@ extern "C" void engine_free(struct engine *e)
     free(e->cb);
     if (e->graph)
         cudaGraphExecDestroy(e->graph);
+    if (e->blas)
+        prefill_gemm_free(e->blas);
     if (e->stream)
         cudaStreamDestroy(e->stream);
     if (e->copy_stream)
@@ -738,7 +953,7 @@ extern "C" const float *engine_forward(struct engine *e, int32_t token,
     if (e->use_graph) {
         r = cudaGraphLaunch(e->graph, e->stream);
     } else {
-        r = enqueue_step(e, 1, err) == 0 ? cudaSuccess : cudaErrorInvalidValue;
+        r = enqueue_step(e, 1, 0, err) == 0 ? cudaSuccess : cudaErrorInvalidValue;
     }
     if (r == cudaSuccess)
         r = cudaStreamSynchronize(e->stream);
@@ -763,10 +978,10 @@ extern "C" int engine_device_available(void)
 }
 
 // Prefill: chunks of up to PREFILL_CHUNK tokens through the block-major
-// step (each streamed block crosses the link once per chunk). The GEMVs run
-// once per token of the chunk: batched GEMM on the tensor cores is the next
-// step (issue 7). With logits_out, every token's logits are needed: token by
-// token through the decode step.
+// step (each streamed block crosses the link once per chunk): GEMMs on the
+// tensor cores from PREFILL_GEMM_MIN tokens on, GEMVs per token below (and
+// with STRATA_PREFILL_GEMV set). With logits_out, every token's logits are
+// needed: token by token through the decode step.
 extern "C" const float *engine_forward_batch(struct engine *e, const int32_t *tokens,
                                              uint32_t n, uint32_t pos0, float *logits_out,
                                              struct st_err *err)
@@ -805,7 +1020,7 @@ extern "C" const float *engine_forward_batch(struct engine *e, const int32_t *to
                         e->h_x + (size_t)i * c->dim, c->dim);
             e->h_pos[i] = pos0 + done + i;
         }
-        if (enqueue_step(e, nb, err))
+        if (enqueue_step(e, nb, !e->prefill_gemv && nb >= PREFILL_GEMM_MIN, err))
             return NULL;
         cudaError_t r = cudaStreamSynchronize(e->stream);
         if (r != cudaSuccess) {

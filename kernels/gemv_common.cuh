@@ -46,6 +46,7 @@
 #endif
 #include "quant.h"
 #include "half.h"
+#include "gemv_epi.cuh"
 
 #define GEMV_HD static __host__ __device__ __forceinline__
 
@@ -230,19 +231,43 @@ static __device__ __forceinline__ void gemv_cp_wait(void)
 #define GEMV_STAGE_BYTES 8192 // staging bytes per warp
 #endif
 
-// ---- the launch shape, a pure function of (decoder, ROWS, COLS) ----------
+// ---- which weight rows a block reads ----------------------------------------
+// A block owns H output rows from out0 = block * H and reads NR weight rows:
+// the H rows themselves (NR = H), or, for a SwiGLU pair, H rows of the gate
+// matrix and the same H rows of the up matrix right after it (NR = 2H;
+// the gate matrix has ROWS rows). row(i, nvalid) is weight row i's offset
+// in rows from row out0; rows past the end (the last block of a shape whose
+// ROWS is not a multiple of H) re-read row out0: valid memory, results not
+// stored.
+template <int NR, int ROWS, bool PAIR>
+struct gemv_rowmap {
+    static_assert(!PAIR || NR % 2 == 0, "gemv: a pair needs an even row count");
+    static const int H = PAIR ? NR / 2 : NR;
+    static const int BLOCKS = (ROWS + H - 1) / H;
+    GEMV_HD int row(int i, int nvalid)
+    {
+        const int k = PAIR ? i % H : i;
+        return k < nvalid ? k + (PAIR && i >= H ? ROWS : 0) : 0;
+    }
+};
+
+// Physical rows of a GEMV (the config's row-count heuristics see these).
+#define GEMV_PHYS_ROWS(ROWS, PAIR) ((PAIR) ? 2 * (ROWS) : (ROWS))
+
+// ---- the launch shape, a pure function of (decoder, ROWS, COLS, PAIR) -------
 //
 // A decoder D gives BYTES (bytes of 256 consecutive elements of a row) and
 // dot8(group, lane, x8, xsum): the sum over e = 8*lane .. 8*lane+7 of
 // W[e] * x8[e - 8*lane] for the 256-element group at `group`; xsum =
 // x8[0] + ... + x8[7] (formats with an offset use it, once for NR rows).
-template <class D, int ROWS, int COLS>
+template <class D, int ROWS, int COLS, bool PAIR = false>
 struct gemv_cfg {
     static_assert(COLS % 256 == 0, "gemv: COLS must be a multiple of 256");
     // Rows per block: formats under 1 byte per element are issue-bound,
     // and more rows per x load help them (Q4_K +4 points at NR = 8);
     // Q8_0 and the float types lose with 8 (bench/NOTES.md, v2).
     static const int NR = GEMV_NR ? GEMV_NR : D::BYTES < 256 ? 8 : 4;
+    typedef gemv_rowmap<NR, ROWS, PAIR> M;
     static const int G = (COLS / 256) % 2 == 0 ? 2 : 1;    // 256-groups per step
     static const int NSTEP = COLS / (256 * G);              // steps per row
     static const int RB = COLS / 256 * D::BYTES;            // bytes per row
@@ -251,7 +276,7 @@ struct gemv_cfg {
     static const int SLOT = NR * CW + 1;                    // words per stage (+1: over-read pad)
     static const int ST0 = GEMV_STAGE_BYTES / (SLOT * 16);  // about 8 KiB of stages per warp
     static const int STAGES = ST0 < 2 ? 2 : ST0 > 4 ? 4 : ST0;
-    static const int BLOCKS = (ROWS + NR - 1) / NR;
+    static const int BLOCKS = M::BLOCKS;
     // Fewer than 8 blocks per SM (132 SMs on an H100): split the columns
     // over more warps so enough bytes are in flight.
     static const int WPB0 = BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
@@ -267,6 +292,24 @@ GEMV_HD uint64_t gemv_step_byte(int r, int s)
     return (uint64_t)r * C::RB + (uint64_t)s * C::CB;
 }
 
+// The block's end: its warps' partial sums of the NR rows are in
+// part[WPB][NR]; warp 0 adds them and runs the epilogue.
+template <int NR, int WPB, int H, bool PAIR, int ROWS>
+__device__ __forceinline__ void gemv_block_end(float (*part)[NR], float *y, const gemv_epi &e)
+{
+    __syncthreads();
+    if (threadIdx.x >= 32)
+        return;
+    const int lane = threadIdx.x;
+    float v = 0.0f;
+    if (lane < NR) {
+GEMV_UNROLL
+        for (int k = 0; k < WPB; k++)
+            v += part[k][lane];
+    }
+    gemv_epilogue(v, lane, H, PAIR, blockIdx.x * H, ROWS, y, e);
+}
+
 // ---- the kernel skeleton ---------------------------------------------------
 // grid: C::BLOCKS; block: C::THREADS; dynamic shared memory: C::SMEM.
 // w must be 16-byte aligned and readable up to the next 16-byte boundary
@@ -274,17 +317,19 @@ GEMV_HD uint64_t gemv_step_byte(int r, int s)
 // Not static (nor gemv_body_reg): the __shared__ array of a static function
 // gets a name hashed from the absolute source path, and the same checkout
 // built in two directories would give two different binaries.
-template <class D, int ROWS, int COLS>
+template <class D, int ROWS, int COLS, bool PAIR>
 __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
                                                  const float *__restrict__ x,
-                                                 float *__restrict__ y)
+                                                 float *__restrict__ y, const gemv_epi &e)
 {
-    typedef gemv_cfg<D, ROWS, COLS> C;
+    typedef gemv_cfg<D, ROWS, COLS, PAIR> C;
+    typedef typename C::M M;
     extern __shared__ uint4 gemv_smem[];
     __shared__ float part[C::WPB][C::NR];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int r0 = blockIdx.x * C::NR;
+    const int out0 = blockIdx.x * M::H;
+    const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
     uint4 *stage = gemv_smem + warp * C::STAGES * C::SLOT;
     const uint4 *w16 = (const uint4 *)w;
     // This warp's steps: warp, warp + WPB, ...; j counts them.
@@ -303,9 +348,9 @@ GEMV_UNROLL
             uint4 *dst = stage + (j % C::STAGES) * C::SLOT;
             for (int t = lane; t < C::NR * C::CW; t += 32) {
                 const int i = t / C::CW, k = t - i * C::CW;
-                const uint64_t a = gemv_step_byte<C>(r0 + i, s);
+                const uint64_t a = gemv_step_byte<C>(out0 + M::row(i, nvalid), s);
                 const uint64_t first = a >> 4, last = (a + C::CB - 1) >> 4;
-                if (r0 + i < ROWS && first + k <= last)
+                if (first + k <= last)
                     gemv_cp16(dst + t, w16 + first + k);
             }
         }
@@ -336,7 +381,7 @@ GEMV_UNROLL
         const uint4 *slot = stage + (j % C::STAGES) * C::SLOT;
 GEMV_UNROLL
         for (int i = 0; i < C::NR; i++) {
-            const uint64_t a = gemv_step_byte<C>(r0 + i, s);
+            const uint64_t a = gemv_step_byte<C>(out0 + M::row(i, nvalid), s);
             const uint8_t *rowb = (const uint8_t *)(slot + i * C::CW) + (a & 15);
 GEMV_UNROLL
             for (int g = 0; g < C::G; g++)
@@ -352,22 +397,15 @@ GEMV_UNROLL
         if (lane == 0)
             part[warp][i] = v;
     }
-    __syncthreads();
-    if (threadIdx.x < C::NR && r0 + (int)threadIdx.x < ROWS) {
-        float v = 0.0f;
-GEMV_UNROLL
-        for (int k = 0; k < C::WPB; k++)
-            v += part[k][threadIdx.x];
-        y[r0 + threadIdx.x] = v;
-    }
+    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(part, y, e);
 }
 
 // Host side of one instance: raise the shared-memory limit once, launch.
-template <class D, int ROWS, int COLS>
-static int gemv_run(void (*kern)(const uint8_t *, const float *, float *),
-                    const void *w, const float *x, float *y, cudaStream_t s)
+template <class D, int ROWS, int COLS, bool PAIR>
+static int gemv_run(void (*kern)(const uint8_t *, const float *, float *, gemv_epi),
+                    const void *w, const float *x, float *y, const gemv_epi &e, cudaStream_t s)
 {
-    typedef gemv_cfg<D, ROWS, COLS> C;
+    typedef gemv_cfg<D, ROWS, COLS, PAIR> C;
     static int ready;
     if (!ready) {
         if (C::SMEM > 48 * 1024 &&
@@ -376,8 +414,17 @@ static int gemv_run(void (*kern)(const uint8_t *, const float *, float *),
             return -2;
         ready = 1;
     }
-    kern<<<C::BLOCKS, C::THREADS, C::SMEM, s>>>((const uint8_t *)w, x, y);
+    kern<<<C::BLOCKS, C::THREADS, C::SMEM, s>>>((const uint8_t *)w, x, y, e);
     return 0;
+}
+
+// Host side of a pair: silu(v[r]) * v[ROWS + r] from the 2 * ROWS sums.
+static inline void gemv_emulate_pair(float *y, const double *v, int rows)
+{
+    for (int r = 0; r < rows; r++) {
+        float g = (float)v[r], u = (float)v[rows + r];
+        y[r] = g / (1.0f + expf(-g)) * u;
+    }
 }
 
 // The same computation on the CPU, block by block, warp by warp, lane by
@@ -385,13 +432,15 @@ static int gemv_run(void (*kern)(const uint8_t *, const float *, float *),
 // offset): checks the decoders and the index arithmetic without a GPU.
 // The sums are in a different order than the GPU's (lanes are added left
 // to right), so results agree to rounding, not bit for bit.
-template <class D, int ROWS, int COLS>
+template <class D, int ROWS, int COLS, bool PAIR>
 static void gemv_emulate_body(const void *w, const float *x, float *y)
 {
-    typedef gemv_cfg<D, ROWS, COLS> C;
+    typedef gemv_cfg<D, ROWS, COLS, PAIR> C;
     const uint8_t *w8 = (const uint8_t *)w;
+    const int phys = GEMV_PHYS_ROWS(ROWS, PAIR);
+    double *v = (double *)malloc(sizeof(double) * phys);
     uint4 buf[C::CW + 1];
-    for (int r = 0; r < ROWS; r++) {
+    for (int r = 0; r < phys; r++) {
         double acc = 0.0;
         for (int s = 0; s < C::NSTEP; s++) {
             const uint64_t a = gemv_step_byte<C>(r, s);
@@ -406,8 +455,14 @@ static void gemv_emulate_body(const void *w, const float *x, float *y)
                     acc += D::dot8(rowb + g * D::BYTES, lane, xp, xs);
                 }
         }
-        y[r] = (float)acc;
+        v[r] = acc;
     }
+    if (PAIR)
+        gemv_emulate_pair(y, v, ROWS);
+    else
+        for (int r = 0; r < ROWS; r++)
+            y[r] = (float)v[r];
+    free(v);
 }
 
 
@@ -524,13 +579,15 @@ GEMV_HD float gemv_dot_codes16(uint32_t q0, uint32_t q1, uint32_t q2, uint32_t q
 #define GEMV_RNR 0 // rows per warp on the register path; 0: R::nr(ROWS, NSTEP)
 #endif
 
-template <class R, int ROWS, int COLS>
+template <class R, int ROWS, int COLS, bool PAIR = false>
 struct gemv_rcfg {
     static_assert(COLS % 1024 == 0, "gemv register path: COLS must be a multiple of 1024");
-    static const int NR = GEMV_RNR ? GEMV_RNR : R::nr(ROWS, COLS / 1024);
+    static const int NR0 = GEMV_RNR ? GEMV_RNR : R::nr(GEMV_PHYS_ROWS(ROWS, PAIR), COLS / 1024);
+    static const int NR = PAIR && NR0 % 2 ? NR0 + 1 : NR0;
+    typedef gemv_rowmap<NR, ROWS, PAIR> M;
     static const int NSTEP = COLS / 1024;
     static const int RB = NSTEP * R::STEP_BYTES; // bytes per row
-    static const int BLOCKS = (ROWS + NR - 1) / NR;
+    static const int BLOCKS = M::BLOCKS;
     static const int WPB0 = BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
     static const int WPB = WPB0 > NSTEP ? NSTEP : WPB0;
     static const int THREADS = 32 * WPB;
@@ -561,22 +618,21 @@ GEMV_UNROLL
 }
 
 // grid: C::BLOCKS; block: C::THREADS; no dynamic shared memory.
-template <class R, int ROWS, int COLS>
+template <class R, int ROWS, int COLS, bool PAIR>
 __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
                                                      const float *__restrict__ x,
-                                                     float *__restrict__ y)
+                                                     float *__restrict__ y, const gemv_epi &e)
 {
-    typedef gemv_rcfg<R, ROWS, COLS> C;
+    typedef gemv_rcfg<R, ROWS, COLS, PAIR> C;
+    typedef typename C::M M;
     typedef typename R::raw_t raw_t;
     __shared__ float part[C::WPB][C::NR];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int r0 = blockIdx.x * C::NR;
+    const int out0 = blockIdx.x * M::H;
     const typename R::lane_t L = R::lane_init(lane);
-    const uint8_t *base = w + (size_t)r0 * C::RB; // 64-bit once; steps add 32-bit offsets
-    // The last block of a ROWS % NR != 0 shape re-reads row r0 for the
-    // missing rows (valid memory; the results are not stored).
-    const int nvalid = ROWS - r0 < C::NR ? ROWS - r0 : C::NR;
+    const uint8_t *base = w + (size_t)out0 * C::RB; // 64-bit once; steps add 32-bit offsets
+    const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
 
     float acc[C::NR];
     raw_t cur[C::NR], nxt[C::NR];
@@ -588,7 +644,7 @@ GEMV_UNROLL
         const uint8_t *p = base + (unsigned)s * (unsigned)R::STEP_BYTES;
 GEMV_UNROLL
         for (int i = 0; i < C::NR; i++)
-            dst[i] = R::load(p + (ROWS % C::NR == 0 || i < nvalid ? i : 0) * C::RB, L);
+            dst[i] = R::load(p + (size_t)M::row(i, nvalid) * C::RB, L);
     };
 
     int s = warp;
@@ -613,23 +669,18 @@ GEMV_UNROLL
         if (lane == 0)
             part[warp][i] = v;
     }
-    __syncthreads();
-    if (threadIdx.x < C::NR && r0 + (int)threadIdx.x < ROWS) {
-        float v = 0.0f;
-GEMV_UNROLL
-        for (int k = 0; k < C::WPB; k++)
-            v += part[k][threadIdx.x];
-        y[r0 + threadIdx.x] = v;
-    }
+    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(part, y, e);
 }
 
 // The register path's lane code on the CPU (sums in double).
-template <class R, int ROWS, int COLS>
+template <class R, int ROWS, int COLS, bool PAIR>
 static void gemv_emulate_reg(const void *w, const float *x, float *y)
 {
-    typedef gemv_rcfg<R, ROWS, COLS> C;
+    typedef gemv_rcfg<R, ROWS, COLS, PAIR> C;
     const uint8_t *w8 = (const uint8_t *)w;
-    for (int r = 0; r < ROWS; r++) {
+    const int phys = GEMV_PHYS_ROWS(ROWS, PAIR);
+    double *v = (double *)malloc(sizeof(double) * phys);
+    for (int r = 0; r < phys; r++) {
         double acc = 0.0;
         for (int s = 0; s < C::NSTEP; s++)
             for (int lane = 0; lane < 32; lane++) {
@@ -639,14 +690,20 @@ static void gemv_emulate_reg(const void *w, const float *x, float *y)
                 gemv_rx_load(x + (size_t)s * 1024, L.xa, L.xb, xa, xb, sa, sb);
                 acc += R::dot(raw, L, xa, xb, sa, sb);
             }
-        y[r] = (float)acc;
+        v[r] = acc;
     }
+    if (PAIR)
+        gemv_emulate_pair(y, v, ROWS);
+    else
+        for (int r = 0; r < ROWS; r++)
+            y[r] = (float)v[r];
+    free(v);
 }
 
 // ---- choosing the path per instance --------------------------------------
 // GEMV_NO_REG forces the v3 staged path everywhere (to measure both in
 // one run).
-template <class D, int ROWS, int COLS>
+template <class D, int ROWS, int COLS, bool PAIR>
 struct gemv_path {
 #ifdef GEMV_NO_REG
     static const bool REG = false;
@@ -654,31 +711,35 @@ struct gemv_path {
     static const bool REG = !std::is_void<typename gemv_reg_of<D>::type>::value && COLS % 1024 == 0;
 #endif
     typedef typename std::conditional<REG, typename gemv_reg_of<D>::type, D>::type R;
-    typedef typename std::conditional<REG, gemv_rcfg<R, ROWS, REG ? COLS : 1024>, gemv_cfg<D, ROWS, COLS>>::type C;
+    typedef typename std::conditional<REG, gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>,
+                                      gemv_cfg<D, ROWS, COLS, PAIR>>::type C;
     static const int THREADS = C::THREADS;
+    static const int BLOCKS = C::BLOCKS;
 
-    static __device__ __forceinline__ void body(const uint8_t *w, const float *x, float *y)
+    static __device__ __forceinline__ void body(const uint8_t *w, const float *x, float *y,
+                                                const gemv_epi &e)
     {
         if constexpr (REG)
-            gemv_body_reg<R, ROWS, COLS>(w, x, y);
+            gemv_body_reg<R, ROWS, COLS, PAIR>(w, x, y, e);
         else
-            gemv_body<D, ROWS, COLS>(w, x, y);
+            gemv_body<D, ROWS, COLS, PAIR>(w, x, y, e);
     }
     static void emulate(const void *w, const float *x, float *y)
     {
         if constexpr (REG)
-            gemv_emulate_reg<R, ROWS, COLS>(w, x, y);
+            gemv_emulate_reg<R, ROWS, COLS, PAIR>(w, x, y);
         else
-            gemv_emulate_body<D, ROWS, COLS>(w, x, y);
+            gemv_emulate_body<D, ROWS, COLS, PAIR>(w, x, y);
     }
-    static int run(void (*kern)(const uint8_t *, const float *, float *), const void *w,
-                   const float *x, float *y, cudaStream_t s)
+    static int run(void (*kern)(const uint8_t *, const float *, float *, gemv_epi), const void *w,
+                   const float *x, float *y, const gemv_epi *e, cudaStream_t s)
     {
+        const gemv_epi none = {};
         if constexpr (REG) {
-            kern<<<C::BLOCKS, C::THREADS, 0, s>>>((const uint8_t *)w, x, y);
+            kern<<<C::BLOCKS, C::THREADS, 0, s>>>((const uint8_t *)w, x, y, e ? *e : none);
             return 0;
         } else {
-            return gemv_run<D, ROWS, COLS>(kern, w, x, y, s);
+            return gemv_run<D, ROWS, COLS, PAIR>(kern, w, x, y, e ? *e : none, s);
         }
     }
 };

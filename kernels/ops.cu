@@ -5,6 +5,7 @@
 // Llama-3.1-8B that is 0.5 GB per token, a tenth of the weights, so it is
 // split over the sequence and reads each K/V row once per KV head.
 #include "ops.h"
+#include "gemv_epi.cuh"
 
 #include <cuda_fp16.h>
 #include <math.h>
@@ -43,43 +44,7 @@ __device__ float block_sum(float v)
     return warp_sum(v);
 }
 
-// ---- rmsnorm: one block, n up to any size --------------------------------
-__global__ void rmsnorm_kernel(float *y, const float *x, const float *w, int n,
-                               float eps)
-{
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
-        ss += x[i] * x[i];
-    ss = block_sum(ss);
-    float scale = rsqrtf(ss / n + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
-        y[i] = x[i] * scale * w[i];
-}
-
-extern "C" void ops_rmsnorm(float *y, const float *x, const float *w, int n,
-                            float eps, cudaStream_t s)
-{
-    rmsnorm_kernel<<<1, 1024, 0, s>>>(y, x, w, n, eps);
-}
-
 // ---- elementwise ------------------------------------------------------------
-__global__ void add_kernel(float *x, const float *y, int n)
-{
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n)
-        x[i] += y[i];
-}
-
-extern "C" void ops_add(float *x, const float *y, int n, cudaStream_t s)
-{
-    add_kernel<<<(n + 255) / 256, 256, 0, s>>>(x, y, n);
-}
-
-extern "C" void ops_add_bias(float *x, const float *b, int n, cudaStream_t s)
-{
-    add_kernel<<<(n + 255) / 256, 256, 0, s>>>(x, b, n);
-}
-
 __global__ void swiglu_kernel(float *g, const float *u, int n)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -94,143 +59,168 @@ extern "C" void ops_swiglu(float *g, const float *u, int n, cudaStream_t s)
     swiglu_kernel<<<(n + 255) / 256, 256, 0, s>>>(g, u, n);
 }
 
-// ---- rope + KV store -------------------------------------------------------
-// One thread per rotated pair of one head; heads 0..n_heads-1 are q, the next
-// n_kv_heads are k. A second launch then stores k and v into the F16 caches.
-__global__ void rope_kernel(float *q, float *k, const uint32_t *pos_p,
-                            struct ops_rope_params p)
+// ---- rope ------------------------------------------------------------------
+// Element d of head x (head_dim floats) rotated, cs = rope_dim/2 (cos, sin)
+// pairs: llama pairs (2i, 2i + 1), NEOX pairs (i, i + rope_dim / 2); dims
+// past rope_dim are not rotated. The same float arithmetic as op_rope.
+static __device__ __forceinline__ float rope_elem(const float *x, int d,
+                                                  const struct ops_rope_params &p,
+                                                  const float *cs)
 {
-    const uint32_t pos = *pos_p;
     const int half_rot = p.rope_dim / 2;
-    const int n_pairs = (p.n_heads + p.n_kv_heads) * half_rot;
-    int t = blockIdx.x * blockDim.x + threadIdx.x;
-    if (t < n_pairs) {
-        int head = t / half_rot, i = t % half_rot;
-        float *x = head < p.n_heads ? q + head * p.head_dim
-                                    : k + (head - p.n_heads) * p.head_dim;
-        // theta_i = pos * scale * base^(-2i / rope_dim) / factor_i, in double
-        // as the CPU reference computes it: at position 100k a float angle
-        // would be off by ~1e-2 rad.
-        double freq = pow((double)p.theta, -2.0 * i / p.rope_dim);
-        if (p.freq_factors)
-            freq /= p.freq_factors[i];
-        double ang_d = (double)pos * p.pos_scale * freq;
-        double sd, cd;
-        sincos(ang_d, &sd, &cd);
-        float c = (float)cd, s_ = (float)sd;
-        int i0 = p.neox ? i : 2 * i;
-        int i1 = p.neox ? i + half_rot : 2 * i + 1;
-        float a = x[i0], b = x[i1];
-        x[i0] = a * c - b * s_;
-        x[i1] = a * s_ + b * c;
+    if (d >= p.rope_dim)
+        return x[d];
+    int i, a, b;
+    if (p.neox) {
+        i = d < half_rot ? d : d - half_rot;
+        a = i;
+        b = i + half_rot;
+    } else {
+        i = d / 2;
+        a = 2 * i;
+        b = a + 1;
     }
+    const float c = cs[2 * i], s = cs[2 * i + 1];
+    // products rounded apart (no FMA contraction), as the CPU computes them
+    return d == a ? __fsub_rn(__fmul_rn(x[a], c), __fmul_rn(x[b], s))
+                  : __fadd_rn(__fmul_rn(x[a], s), __fmul_rn(x[b], c));
 }
 
-__global__ void store_kv_kernel(const float *k, const float *v, __half *kc,
-                                __half *vc, int n_ctx, const uint32_t *pos_p,
-                                int n_kv_heads, int head_dim)
+// ---- decode attention: rope, KV store and flash-decoding in one launch -----
+#define ATTN_THREADS 256
+#define ATTN_MIN_SPLIT 32      // positions: shorter splits cost more to merge than they save
+#define ATTN_MAX_SPLIT_LEN 512 // positions per split at most (shared memory for the scores)
+#define ATTN_SMS 132           // H100 SXM: about two blocks per SM at long context
+
+extern "C" int ops_attention_splits(int n_kv_heads, int n_ctx)
 {
-    const uint32_t pos = *pos_p;
-    int t = blockIdx.x * blockDim.x + threadIdx.x;
-    if (t < n_kv_heads * head_dim) {
-        int h = t / head_dim, d = t % head_dim;
-        size_t off = ((size_t)h * n_ctx + pos) * head_dim + d;
-        kc[off] = __float2half_rn(k[t]);
-        vc[off] = __float2half_rn(v[t]);
-    }
+    int fill = (2 * ATTN_SMS + n_kv_heads - 1) / n_kv_heads;
+    int by_len = (n_ctx + ATTN_MAX_SPLIT_LEN - 1) / ATTN_MAX_SPLIT_LEN;
+    int most = (n_ctx + ATTN_MIN_SPLIT - 1) / ATTN_MIN_SPLIT;
+    int s = fill > by_len ? fill : by_len;
+    s = s < most ? s : most;
+    return s < 1 ? 1 : s;
 }
 
-extern "C" void ops_rope_store_kv(float *q, float *k, const float *v,
-                                  uint16_t *k_cache, uint16_t *v_cache,
-                                  int n_ctx, const uint32_t *pos,
-                                  const struct ops_rope_params *p,
-                                  cudaStream_t s)
+extern "C" size_t ops_attention_scratch_floats(int n_heads, int head_dim, int max_splits)
 {
-    int n_pairs = (p->n_heads + p->n_kv_heads) * (p->rope_dim / 2);
-    rope_kernel<<<(n_pairs + 127) / 128, 128, 0, s>>>(q, k, pos, *p);
-    int n_kv = p->n_kv_heads * p->head_dim;
-    store_kv_kernel<<<(n_kv + 127) / 128, 128, 0, s>>>(
-        k, v, (__half *)k_cache, (__half *)v_cache, n_ctx, pos, p->n_kv_heads,
-        p->head_dim);
+    return (size_t)n_heads * max_splits * (2 + head_dim);
 }
 
-// ---- attention (flash-decoding) -------------------------------------------
-#define ATTN_THREADS 128
-#define ATTN_MAX_GROUP 16   // query heads per KV head
-#define ATTN_MAX_HEAD_DIM 256
+// Positions this token's attention covers split by split: n = pos + 1
+// positions in nsplit splits of per (the last one shorter), at most
+// max_splits, at least ATTN_MIN_SPLIT per split, every split non-empty.
+static __device__ __forceinline__ void attn_splits(int n, int max_splits, int *nsplit, int *per)
+{
+    int s = (n + ATTN_MIN_SPLIT - 1) / ATTN_MIN_SPLIT;
+    s = s < max_splits ? s : max_splits;
+    *per = (n + s - 1) / s;
+    *nsplit = (n + *per - 1) / *per;
+}
 
-// Block (kv_head, split): the g = n_heads / n_kv_heads query heads that share
-// this KV head, over positions [split * chunk, ...). Each K and V row of the
-// chunk is read once for all g heads. Writes per (head, split) the running
-// max m, the sum l of exp(score - m) and acc[d] = sum exp(score - m) v[d].
-__global__ void attn_partial_kernel(const float *q, const __half *kc,
-                                    const __half *vc, int n_ctx,
-                                    const uint32_t *pos_p, int n_heads,
-                                    int n_kv_heads, int hd, int chunk,
-                                    int max_splits, float *part_ml,
-                                    float *part_acc)
+// Block (kv_head, split) for the G query heads (G <= MAXG) that share this
+// KV head, over positions [split * per, ...):
+//   1. q of the G heads rotated (the rope table's row for the position)
+//      and scaled by 1/sqrt(hd) into shared memory; the block of the last
+//      split rotates the new k and stores k and v (f16) into the caches at
+//      pos (no other block reads that row, so no grid-wide ordering);
+//   2. scores: a thread per position, its K row as 16-byte loads, dotted
+//      with the G rotated q (broadcast from shared memory): each K row is
+//      read once for all G heads (v2 used a warp per position and a warp
+//      reduction per (position, head): 45 us at 300 positions);
+//   3. softmax of the split, a warp per head;
+//   4. V: a thread per (4 columns, position group), groups summed in
+//      shared memory;
+//   5. one split: the output directly. Several: the partial (m, l, acc) per
+//      head; the last block of this KV head to finish (a ticket in
+//      counts[kv_head], zero between launches) merges them (log-sum-exp).
+template <int MAXG>
+__global__ void __launch_bounds__(ATTN_THREADS)
+attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __half *kc,
+                 __half *vc, int n_ctx, const uint32_t *pos_p, struct ops_rope_params p,
+                 int max_splits, int per_max, float *part_ml, float *part_acc,
+                 unsigned *counts)
 {
     extern __shared__ float smem[];
-    const int g = n_heads / n_kv_heads;
-    float *qs = smem;              // g * hd
-    float *sc = smem + g * hd;     // g * chunk
-    __shared__ float m_s[ATTN_MAX_GROUP], l_s[ATTN_MAX_GROUP];
+    const int hd = p.head_dim, g = p.n_heads / p.n_kv_heads, half_rot = p.rope_dim / 2;
+    const int n_groups = ATTN_THREADS / (hd / 4);
+    float *qs = smem;                  // g * hd: rotated, scaled q
+    float *sc = qs + g * hd;           // g * per_max: scores, then weights
+    float *red = sc + g * per_max;     // n_groups * g * hd
+    __shared__ float m_s[MAXG], l_s[MAXG];
+    __shared__ unsigned ticket_s;
 
-    const int kvh = blockIdx.x, split = blockIdx.y;
-    const int n = (int)*pos_p + 1;
-    const int c0 = split * chunk;
-    const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-    const int n_warps = blockDim.x / WARP;
-
-    if (c0 >= n) { // nothing of the sequence here: an empty partial
-        if (threadIdx.x < g) {
-            int h = kvh * g + threadIdx.x;
-            part_ml[(h * max_splits + split) * 2 + 0] = -INFINITY;
-            part_ml[(h * max_splits + split) * 2 + 1] = 0.0f;
-        }
+    const int kvh = blockIdx.x, split = blockIdx.y, tid = threadIdx.x;
+    const int lane = tid % WARP, warp = tid / WARP, n_warps = ATTN_THREADS / WARP;
+    const uint32_t pos = *pos_p;
+    int nsplit, per;
+    attn_splits((int)pos + 1, max_splits, &nsplit, &per);
+    if (split >= nsplit)
         return;
-    }
-    const int len = min(chunk, n - c0);
-    const float scale = rsqrtf((float)hd);
-    for (int i = threadIdx.x; i < g * hd; i += blockDim.x)
-        qs[i] = q[(kvh * g) * hd + i] * scale;
-    __syncthreads();
+    const int c0 = split * per;
+    const int len = min(per, (int)pos + 1 - c0);
 
-    // scores: a warp per position, lanes over head_dim
+    // 1. q rotated and scaled, and the new k/v row (the rope table row of pos)
+    const float *cs = p.cs_table + (size_t)pos * 2 * half_rot;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int t = tid; t < g * hd; t += ATTN_THREADS) {
+        const int j = t / hd, d = t % hd;
+        qs[t] = rope_elem(q + (size_t)(kvh * g + j) * hd, d, p, cs) * scale;
+    }
+    if (split == nsplit - 1) {
+        const size_t row = ((size_t)kvh * n_ctx + pos) * hd;
+        for (int d = tid; d < hd; d += ATTN_THREADS) {
+            kc[row + d] = __float2half_rn(rope_elem(k + (size_t)kvh * hd, d, p, cs));
+            vc[row + d] = __float2half_rn(v[(size_t)kvh * hd + d]);
+        }
+    }
+    __syncthreads(); // q in shared memory; the new cache row visible to this block
+
+    // 2. scores
     const __half *kbase = kc + ((size_t)kvh * n_ctx + c0) * hd;
-    for (int p = warp; p < len; p += n_warps) {
-        const __half *kr = kbase + (size_t)p * hd;
-        float kv[ATTN_MAX_HEAD_DIM / WARP];
+    for (int t = tid; t < len; t += ATTN_THREADS) {
+        const uint4 *kr = (const uint4 *)(kbase + (size_t)t * hd);
+        float s[MAXG];
 #pragma unroll
-        for (int i = 0; i < ATTN_MAX_HEAD_DIM / WARP; i++) {
-            int d = lane + i * WARP;
-            kv[i] = d < hd ? __half2float(kr[d]) : 0.0f;
-        }
-        for (int j = 0; j < g; j++) {
-            float s = 0.0f;
+        for (int j = 0; j < MAXG; j++)
+            s[j] = 0.0f;
+        for (int c = 0; c < hd / 8; c++) {
+            uint4 w = kr[c];
+            const __half2 *h2 = (const __half2 *)&w;
+            float kf[8];
 #pragma unroll
-            for (int i = 0; i < ATTN_MAX_HEAD_DIM / WARP; i++) {
-                int d = lane + i * WARP;
-                if (d < hd)
-                    s += qs[j * hd + d] * kv[i];
+            for (int e = 0; e < 4; e++) {
+                float2 f = __half22float2(h2[e]);
+                kf[2 * e] = f.x;
+                kf[2 * e + 1] = f.y;
             }
-            s = warp_sum(s);
-            if (lane == 0)
-                sc[j * chunk + p] = s;
+#pragma unroll
+            for (int j = 0; j < MAXG; j++) {
+                if (j < g) {
+                    const float *qj = qs + j * hd + 8 * c;
+#pragma unroll
+                    for (int e = 0; e < 8; e++)
+                        s[j] = fmaf(qj[e], kf[e], s[j]);
+                }
+            }
         }
+#pragma unroll
+        for (int j = 0; j < MAXG; j++)
+            if (j < g)
+                sc[j * per_max + t] = s[j];
     }
     __syncthreads();
 
-    // softmax over the chunk, one warp per query head
+    // 3. softmax over the split, a warp per query head
     for (int j = warp; j < g; j += n_warps) {
         float m = -INFINITY;
-        for (int p = lane; p < len; p += WARP)
-            m = fmaxf(m, sc[j * chunk + p]);
+        for (int t = lane; t < len; t += WARP)
+            m = fmaxf(m, sc[j * per_max + t]);
         m = warp_max(m);
         float l = 0.0f;
-        for (int p = lane; p < len; p += WARP) {
-            float e = expf(sc[j * chunk + p] - m);
-            sc[j * chunk + p] = e;
+        for (int t = lane; t < len; t += WARP) {
+            float e = expf(sc[j * per_max + t] - m);
+            sc[j * per_max + t] = e;
             l += e;
         }
         l = warp_sum(l);
@@ -241,106 +231,148 @@ __global__ void attn_partial_kernel(const float *q, const __half *kc,
     }
     __syncthreads();
 
-    // weighted sum of V. A thread takes a column pair (one half2 load) and
-    // every n_groups-th position of the chunk: each V row is read once in
-    // all, and a thread has len / n_groups independent loads to overlap
-    // (v1, a thread per column walking all positions, was latency-bound:
-    // 146 us per call at 300 positions, bench/NOTES.md). The position
-    // groups are then summed through shared memory.
-    const int n_cols = hd / 2;
-    const int n_groups = blockDim.x / n_cols;
-    const int col = threadIdx.x % n_cols, grp = threadIdx.x / n_cols;
-    float *red = sc + g * chunk; // n_groups * g * hd
-    float acc[ATTN_MAX_GROUP][2];
+    // 4. weighted sum of V: a thread per (4 columns: one 8-byte load,
+    // position group), each V row read once, len / n_groups independent
+    // loads per thread; the groups are then summed in shared memory
+    const int n_cols = hd / 4;
+    const int col = tid % n_cols, grp = tid / n_cols;
+    float acc[MAXG][4];
 #pragma unroll
-    for (int j = 0; j < ATTN_MAX_GROUP; j++)
-        acc[j][0] = acc[j][1] = 0.0f;
+    for (int j = 0; j < MAXG; j++)
+        acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
     if (grp < n_groups) {
-        const __half2 *vb = (const __half2 *)(vc + ((size_t)kvh * n_ctx + c0) * hd) + col;
+        const uint2 *vb = (const uint2 *)(vc + ((size_t)kvh * n_ctx + c0) * hd) + col;
 #pragma unroll 4
-        for (int p = grp; p < len; p += n_groups) {
-            float2 v = __half22float2(vb[(size_t)p * n_cols]);
+        for (int t = grp; t < len; t += n_groups) {
+            uint2 raw = vb[(size_t)t * n_cols];
+            float2 v01 = __half22float2(*(const __half2 *)&raw.x);
+            float2 v23 = __half22float2(*(const __half2 *)&raw.y);
 #pragma unroll
-            for (int j = 0; j < ATTN_MAX_GROUP; j++) {
+            for (int j = 0; j < MAXG; j++) {
                 if (j < g) {
-                    float w = sc[j * chunk + p];
-                    acc[j][0] += w * v.x;
-                    acc[j][1] += w * v.y;
+                    float w = sc[j * per_max + t];
+                    acc[j][0] = fmaf(w, v01.x, acc[j][0]);
+                    acc[j][1] = fmaf(w, v01.y, acc[j][1]);
+                    acc[j][2] = fmaf(w, v23.x, acc[j][2]);
+                    acc[j][3] = fmaf(w, v23.y, acc[j][3]);
                 }
             }
         }
 #pragma unroll
-        for (int j = 0; j < ATTN_MAX_GROUP; j++) {
+        for (int j = 0; j < MAXG; j++) {
             if (j < g) {
-                red[(grp * g + j) * hd + 2 * col] = acc[j][0];
-                red[(grp * g + j) * hd + 2 * col + 1] = acc[j][1];
+                float4 a4 = make_float4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]);
+                *(float4 *)&red[(grp * g + j) * hd + 4 * col] = a4;
             }
         }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < g * hd; i += blockDim.x) {
-        int j = i / hd, d = i % hd;
+
+    // 5. output, or partial + merge by the last block
+    for (int t = tid; t < g * hd; t += ATTN_THREADS) {
+        const int j = t / hd, d = t % hd;
         float sum = 0.0f;
-        for (int q = 0; q < n_groups; q++)
-            sum += red[(q * g + j) * hd + d];
-        int h = kvh * g + j;
-        part_acc[((size_t)h * max_splits + split) * hd + d] = sum;
+        for (int r = 0; r < n_groups; r++)
+            sum += red[(r * g + j) * hd + d];
+        const int h = kvh * g + j;
+        if (nsplit == 1)
+            out[(size_t)h * hd + d] = sum / l_s[j];
+        else
+            part_acc[((size_t)h * max_splits + split) * hd + d] = sum;
     }
-    if (threadIdx.x < g) {
-        int h = kvh * g + threadIdx.x;
-        part_ml[(h * max_splits + split) * 2 + 0] = m_s[threadIdx.x];
-        part_ml[(h * max_splits + split) * 2 + 1] = l_s[threadIdx.x];
+    if (nsplit == 1)
+        return;
+    if (tid < g) {
+        const int h = kvh * g + tid;
+        part_ml[(h * max_splits + split) * 2 + 0] = m_s[tid];
+        part_ml[(h * max_splits + split) * 2 + 1] = l_s[tid];
     }
+    __threadfence(); // the partials are visible before the ticket
+    __syncthreads();
+    if (tid == 0)
+        ticket_s = atomicAdd(&counts[kvh], 1u);
+    __syncthreads();
+    if (ticket_s != (unsigned)nsplit - 1)
+        return;
+    __threadfence();
+    if (tid < g) { // the merged max and sum of weights per head
+        const float *ml = part_ml + (size_t)(kvh * g + tid) * max_splits * 2;
+        float m = -INFINITY, l = 0.0f;
+        for (int s = 0; s < nsplit; s++)
+            m = fmaxf(m, __ldcg(ml + 2 * s));
+        for (int s = 0; s < nsplit; s++)
+            l += __ldcg(ml + 2 * s + 1) * expf(__ldcg(ml + 2 * s) - m);
+        m_s[tid] = m;
+        l_s[tid] = l;
+    }
+    __syncthreads();
+    for (int t = tid; t < g * hd; t += ATTN_THREADS) {
+        const int j = t / hd, d = t % hd, h = kvh * g + j;
+        const float *ml = part_ml + (size_t)h * max_splits * 2;
+        float a = 0.0f;
+        for (int s = 0; s < nsplit; s++)
+            a += __ldcg(part_acc + ((size_t)h * max_splits + s) * hd + d) *
+                 expf(__ldcg(ml + 2 * s) - m_s[j]);
+        out[(size_t)h * hd + d] = a / l_s[j];
+    }
+    if (tid == 0)
+        counts[kvh] = 0; // ready for the next launch
 }
 
-// Block per query head: merges the splits' partials (log-sum-exp).
-__global__ void attn_combine_kernel(float *out, const float *part_ml,
-                                    const float *part_acc, int hd,
-                                    int max_splits)
+// Longest split the kernel can meet for this context and split count.
+static int attn_per_max(int n_ctx, int max_splits)
 {
-    const int h = blockIdx.x;
-    const float *ml = part_ml + (size_t)h * max_splits * 2;
-    float m = -INFINITY;
-    for (int s = 0; s < max_splits; s++)
-        m = fmaxf(m, ml[2 * s]);
-    float l = 0.0f;
-    for (int s = 0; s < max_splits; s++)
-        if (ml[2 * s + 1] > 0.0f)
-            l += ml[2 * s + 1] * expf(ml[2 * s] - m);
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int s = 0; s < max_splits; s++)
-            if (ml[2 * s + 1] > 0.0f)
-                acc += part_acc[((size_t)h * max_splits + s) * hd + d] *
-                       expf(ml[2 * s] - m);
-        out[h * hd + d] = acc / l;
+    int per = (n_ctx + max_splits - 1) / max_splits;
+    per = per < ATTN_MIN_SPLIT ? ATTN_MIN_SPLIT : per;
+    return (per + 3) / 4 * 4; // keeps the V sums behind the scores 16-byte aligned
+}
+
+extern "C" size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int n_ctx,
+                                           int max_splits)
+{
+    int g = p->n_heads / p->n_kv_heads, hd = p->head_dim;
+    int n_groups = ATTN_THREADS / (hd / 4);
+    size_t floats = (size_t)g * hd + (size_t)g * attn_per_max(n_ctx, max_splits) +
+                    (size_t)n_groups * g * hd;
+    return floats * sizeof(float);
+}
+
+template <int MAXG>
+static int attn_launch(float *out, const float *q, const float *k, const float *v,
+                       uint16_t *k_cache, uint16_t *v_cache, int n_ctx, const uint32_t *pos,
+                       const struct ops_rope_params *p, int max_splits, float *scratch,
+                       unsigned *counts, cudaStream_t s)
+{
+    size_t smem = ops_attention_smem_bytes(p, n_ctx, max_splits);
+    static size_t raised = 48 * 1024;
+    if (smem > raised) {
+        if (cudaFuncSetAttribute(attn_rope_kernel<MAXG>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)smem) != cudaSuccess)
+            return -1;
+        raised = smem;
     }
+    dim3 grid(p->n_kv_heads, max_splits);
+    float *part_ml = scratch, *part_acc = scratch + (size_t)p->n_heads * max_splits * 2;
+    attn_rope_kernel<MAXG><<<grid, ATTN_THREADS, smem, s>>>(
+        out, q, k, v, (__half *)k_cache, (__half *)v_cache, n_ctx, pos, *p, max_splits,
+        attn_per_max(n_ctx, max_splits), part_ml, part_acc, counts);
+    return 0;
 }
 
-extern "C" size_t ops_attention_scratch_floats(int n_heads, int head_dim,
-                                               int n_ctx, int chunk)
+extern "C" int ops_attention(float *out, const float *q, const float *k, const float *v,
+                             uint16_t *k_cache, uint16_t *v_cache, int n_ctx,
+                             const uint32_t *pos, const struct ops_rope_params *p,
+                             int max_splits, float *scratch, unsigned *counts, cudaStream_t s)
 {
-    size_t max_splits = (size_t)(n_ctx + chunk - 1) / chunk;
-    return (size_t)n_heads * max_splits * (2 + head_dim);
-}
-
-extern "C" void ops_attention(float *out, const float *q,
-                              const uint16_t *k_cache, const uint16_t *v_cache,
-                              int n_ctx, const uint32_t *pos, int n_heads,
-                              int n_kv_heads, int head_dim, int chunk,
-                              float *part_ml, float *part_acc, cudaStream_t s)
-{
-    int max_splits = (n_ctx + chunk - 1) / chunk;
-    int g = n_heads / n_kv_heads;
-    int n_groups = ATTN_THREADS / (head_dim / 2);
-    size_t smem = (size_t)(g * head_dim + g * chunk + n_groups * g * head_dim) * sizeof(float);
-    dim3 grid(n_kv_heads, max_splits);
-    attn_partial_kernel<<<grid, ATTN_THREADS, smem, s>>>(
-        q, (const __half *)k_cache, (const __half *)v_cache, n_ctx, pos,
-        n_heads, n_kv_heads, head_dim, chunk, max_splits, part_ml, part_acc);
-    int threads = head_dim < 32 ? 32 : (head_dim > 256 ? 256 : head_dim);
-    attn_combine_kernel<<<n_heads, threads, 0, s>>>(out, part_ml, part_acc,
-                                                    head_dim, max_splits);
+    int g = p->n_heads / p->n_kv_heads;
+    if (p->head_dim % 8 || p->head_dim > 512 || g > 16 || g < 1)
+        return -1;
+    if (g <= 4)
+        return attn_launch<4>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, s);
+    if (g <= 8)
+        return attn_launch<8>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, s);
+    return attn_launch<16>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, s);
 }
 
 // ---- argmax ----------------------------------------------------------------
@@ -382,29 +414,73 @@ extern "C" void ops_argmax(int32_t *out, const float *x, int n, cudaStream_t s)
 
 // ---- generic f32 GEMV ----------------------------------------------------------
 // y (rows,) = W (rows, cols) x (cols,), W f32 row-major, any shape: a warp
-// per row. Only for the small matrices whose row length the generated
-// kernels do not take (not a multiple of 256: the tiny test models); those
-// are dequantized to f32 at load, exactly, so the result is the same
-// function of the same weights.
-__global__ void gemv_f32_any_kernel(float *y, const float *w, const float *x,
-                                    int rows, int cols)
+// per weight row, four rows per block, then the GEMV epilogue
+// (gemv_epi.cuh) as in the generated kernels. Only for the small matrices
+// whose row length the generated kernels do not take (not a multiple of
+// 256: the tiny test models); those are dequantized to f32 at load,
+// exactly, so the result is the same function of the same weights.
+#define GEMV_ANY_NR 4
+__global__ void gemv_f32_any_kernel(float *y, const float *w, const float *x, int rows,
+                                    int cols, int pair, gemv_epi e)
 {
-    int row = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    int lane = threadIdx.x % WARP;
-    if (row >= rows)
-        return;
+    __shared__ float part[GEMV_ANY_NR];
+    const int H = pair ? GEMV_ANY_NR / 2 : GEMV_ANY_NR;
+    const int out0 = blockIdx.x * H;
+    const int i = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    const int k = pair ? i % H : i;
+    const int row = out0 + k < rows ? out0 + k + (pair && i >= H ? rows : 0) : out0;
     const float *wr = w + (size_t)row * cols;
     float s = 0.0f;
     for (int c = lane; c < cols; c += WARP)
         s += wr[c] * x[c];
     s = warp_sum(s);
     if (lane == 0)
-        y[row] = s;
+        part[i] = s;
+    __syncthreads();
+    if (i == 0)
+        gemv_epilogue(lane < GEMV_ANY_NR ? part[lane] : 0.0f, lane, H, pair != 0, out0, rows,
+                      y, e);
 }
 
-extern "C" void ops_gemv_f32_any(float *y, const float *w, const float *x,
-                                 int rows, int cols, cudaStream_t s)
+extern "C" void ops_gemv_f32_any(float *y, const float *w, const float *x, int rows,
+                                 int cols, int pair, const struct gemv_epi *epi,
+                                 cudaStream_t s)
 {
-    const int warps = 4;
-    gemv_f32_any_kernel<<<(rows + warps - 1) / warps, warps * WARP, 0, s>>>(y, w, x, rows, cols);
+    const gemv_epi none = {};
+    const int H = pair ? GEMV_ANY_NR / 2 : GEMV_ANY_NR;
+    gemv_f32_any_kernel<<<(rows + H - 1) / H, GEMV_ANY_NR * WARP, 0, s>>>(
+        y, w, x, rows, cols, pair, epi ? *epi : none);
+}
+
+extern "C" uint32_t ops_gemv_f32_any_blocks(int rows, int pair)
+{
+    const int H = pair ? GEMV_ANY_NR / 2 : GEMV_ANY_NR;
+    return (uint32_t)((rows + H - 1) / H);
+}
+
+// ---- RMSNorm's scale and input for a fused projection ------------------------
+// xg = h * g and *rs = 1 / sqrt(mean(h^2) + eps): what a GEMV with the
+// epilogue's rs needs when no earlier kernel produced them (the first
+// block of a token). A block per row of n floats.
+__global__ void rms_prep_kernel(float *xg, float *rs, const float *h, const float *g, int n,
+                                float eps)
+{
+    xg += (size_t)blockIdx.x * n;
+    h += (size_t)blockIdx.x * n;
+    rs += blockIdx.x;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = h[i];
+        ss += v * v;
+        xg[i] = v * g[i];
+    }
+    ss = block_sum(ss);
+    if (threadIdx.x == 0)
+        *rs = 1.0f / sqrtf(ss / n + eps);
+}
+
+extern "C" void ops_rms_prep(float *xg, float *rs, const float *h, const float *g, int n,
+                             float eps, int n_rows, cudaStream_t s)
+{
+    rms_prep_kernel<<<n_rows, 1024, 0, s>>>(xg, rs, h, g, n, eps);
 }

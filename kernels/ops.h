@@ -11,21 +11,14 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "gemv.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], n floats; w is F32. */
-void ops_rmsnorm(float *y, const float *x, const float *w, int n, float eps,
-                 cudaStream_t s);
-
-/* x[i] += y[i] (the residual connection). */
-void ops_add(float *x, const float *y, int n, cudaStream_t s);
-
-/* x[i] += b[i] for n floats (Q/K/V biases of qwen2). */
-void ops_add_bias(float *x, const float *b, int n, cudaStream_t s);
-
-/* g[i] = silu(g[i]) * u[i]: SwiGLU's gate. */
+/* g[i] = silu(g[i]) * u[i]: SwiGLU's gate, where gate and up are not one
+ * paired GEMV (kernels/gemv.h). */
 void ops_swiglu(float *g, const float *u, int n, cudaStream_t s);
 
 struct ops_rope_params {
@@ -35,40 +28,55 @@ struct ops_rope_params {
     float theta;           /* base frequency */
     float pos_scale;       /* linear rope scaling: position multiplier (1 = none) */
     const float *freq_factors; /* rope_dim/2 divisors (llama3), or NULL */
+    /* ops_attention reads the angles from a table instead: n_ctx rows of
+     * rope_dim floats, row pos = op_rope_table(pos) (src/cpu/ops.c: cos,
+     * sin per pair, computed in double on the host at start-up), device
+     * memory; the CPU engine computes the same floats per token */
+    const float *cs_table;
 };
 
-/* Rotates q (n_heads x head_dim) and k (n_kv_heads x head_dim) in place for
- * the position *pos, then stores k and v (n_kv_heads x head_dim) as F16
- * into the layer's caches at that position. Cache layout, shared with the
- * CPU engine: [kv_head][ctx][head_dim] per layer. */
-void ops_rope_store_kv(float *q, float *k, const float *v,
-                       uint16_t *k_cache, uint16_t *v_cache, int n_ctx,
-                       const uint32_t *pos, const struct ops_rope_params *p,
-                       cudaStream_t s);
+/* Decode attention for the token at position *pos, one launch: rotates q
+ * (n_heads x head_dim) and k (n_kv_heads x head_dim) for *pos, stores k
+ * and v as F16 into the layer's caches at *pos (layout, shared with the CPU
+ * engine: [kv_head][n_ctx][head_dim]), and writes out[h] = softmax(q[h] .
+ * K[0..pos] / sqrt(head_dim)) V[0..pos] for every query head h. Split over
+ * the sequence (flash-decoding) into at most max_splits splits
+ * (ops_attention_splits) so one token fills the GPU at long context; the
+ * splits of a KV head are merged by the last of its blocks to finish.
+ * The angles come from p->cs_table (required). scratch:
+ * ops_attention_scratch_floats floats; counts: n_kv_heads
+ * unsigned, zero before the first call (the kernel leaves them zero).
+ * q, k, v are not modified. head_dim must be a multiple of 8, at most 512;
+ * query heads per KV head at most 16. Returns 0, or -1 when the shape is
+ * out of range or the shared-memory limit could not be raised. */
+int ops_attention(float *out, const float *q, const float *k, const float *v,
+                  uint16_t *k_cache, uint16_t *v_cache, int n_ctx, const uint32_t *pos,
+                  const struct ops_rope_params *p, int max_splits, float *scratch,
+                  unsigned *counts, cudaStream_t s);
 
-/* Decode attention (flash-decoding): out[h] = softmax(q[h] . K[0..pos] /
- * sqrt(head_dim)) V[0..pos], for the query heads h of each KV head, split
- * over the sequence in chunks of `chunk` positions so one token fills the
- * GPU at long context. part_* are scratch of n_heads * max_splits
- * (m, l) and n_heads * max_splits * head_dim floats; max_splits =
- * ceil(n_ctx / chunk). */
-void ops_attention(float *out, const float *q, const uint16_t *k_cache,
-                   const uint16_t *v_cache, int n_ctx, const uint32_t *pos,
-                   int n_heads, int n_kv_heads, int head_dim, int chunk,
-                   float *part_ml, float *part_acc, cudaStream_t s);
+/* The split count for a context of n_ctx (a pure function of it and the
+ * KV heads), its scratch floats and the kernel's shared memory. */
+int ops_attention_splits(int n_kv_heads, int n_ctx);
+size_t ops_attention_scratch_floats(int n_heads, int head_dim, int max_splits);
+size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int n_ctx, int max_splits);
 
 /* Index of the largest of n floats (the first one on ties), written to
  * *out. NaN never wins. */
 void ops_argmax(int32_t *out, const float *x, int n, cudaStream_t s);
 
-/* y (rows,) = W (rows, cols) x, W f32 row-major, any shape: the fallback
- * for matrices whose row length the generated GEMVs do not take. */
-void ops_gemv_f32_any(float *y, const float *w, const float *x, int rows,
-                      int cols, cudaStream_t s);
+/* y (rows,) = W (rows, cols) x, W f32 row-major, any shape, with the GEMV
+ * epilogue (kernels/gemv.h: pair, epi): the fallback for matrices whose row
+ * length the generated GEMVs do not take. ops_gemv_f32_any_blocks: its grid
+ * (the size of epi->part). */
+void ops_gemv_f32_any(float *y, const float *w, const float *x, int rows, int cols,
+                      int pair, const struct gemv_epi *epi, cudaStream_t s);
+uint32_t ops_gemv_f32_any_blocks(int rows, int pair);
 
-/* Scratch floats ops_attention needs for a context of n_ctx. */
-size_t ops_attention_scratch_floats(int n_heads, int head_dim, int n_ctx,
-                                    int chunk);
+/* Per row of n floats (n_rows rows, one rs each): xg = h * g and *rs =
+ * 1 / sqrt(mean(h^2) + eps), the input and the scale of a GEMV that has the
+ * RMSNorm folded in (gemv_epi.rs), where no earlier epilogue made them. */
+void ops_rms_prep(float *xg, float *rs, const float *h, const float *g, int n, float eps,
+                  int n_rows, cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,11 @@ pass=0 fail=0 skip=0
 
 ids() { sed -n 's/^gen_ids=//p' "$1"; }
 
-run_case() { # label model prompt [env...]; prompt "@N": N benchmark prompt tokens
+# label model prompt [env...]: env for the CUDA run; $cpu_env (one VAR=VALUE)
+# also for the CPU run (a lossy --stream-type changes the weights of both).
+# prompt "@N": N benchmark prompt tokens.
+cpu_env=
+run_case() {
     label=$1 model=$2 prompt=$3
     shift 3
     case $prompt in
@@ -31,7 +35,7 @@ run_case() { # label model prompt [env...]; prompt "@N": N benchmark prompt toke
     env "$@" "$gpu" -m "$model" $p1 "$p2" -n 64 --temp 0 --ignore-eos \
         --stats-file "$tmp/gpu" >/dev/null 2>"$tmp/gpu.err"
     rc=$?
-    "$cpu" -m "$model" $p1 "$p2" -n 64 --temp 0 --ignore-eos \
+    env $cpu_env "$cpu" -m "$model" $p1 "$p2" -n 64 --temp 0 --ignore-eos \
         --stats-file "$tmp/cpu" >/dev/null 2>"$tmp/cpu.err"
     if [ $rc -ne 0 ]; then
         printf '%-58s FAIL (cuda: %s)\n' "$label" "$(head -n 1 "$tmp/gpu.err")"
@@ -67,13 +71,35 @@ for m in $models; do
     run_case "$b resident, no graph" "$m" "The capital of France is" STRATA_NO_GRAPH=1
     run_case "$b streamed (odd blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=odd:2
     run_case "$b streamed (all blocks, 3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=all:3
-    # prompts over several prefill chunks (64 tokens), resident and streamed
-    run_case "$b 150-token prompt" "$m" @150
-    run_case "$b 150-token prompt, streamed" "$m" @150 STRATA_STREAM_TEST=odd:2
+    # 150-token prompts, resident and streamed (one chunk: GEMMs on the
+    # tensor cores in f16, which moves the hidden
+    # state by ~1e-3; the random-weight zoo models have near-ties that this
+    # flips, so they take the f32 GEMV prefill here; the real story model
+    # takes both)
+    case $b in
+    zoo-*) pf=STRATA_PREFILL_GEMV=1 ;;
+    *) pf=STRATA_PREFILL_GEMM=1
+       run_case "$b 150-token prompt, GEMV prefill" "$m" @150 STRATA_PREFILL_GEMV=1 ;;
+    esac
+    run_case "$b 150-token prompt (${pf#STRATA_})" "$m" @150 $pf
+    run_case "$b 150-token prompt, streamed (${pf#STRATA_})" "$m" @150 $pf STRATA_STREAM_TEST=odd:2
     case $b in # tier C reads the file's bytes: models whose rows need no f32 conversion
     stories260K|zoo-*)
         run_case "$b from disk (all blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=disk:2
         run_case "$b VRAM/RAM/disk mixed (3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=mix:3 ;;
+    esac
+    case $b in # --stream-type: tier-B matrices re-quantized, the same on both engines
+    zoo-*)
+        # (zoo-qwen2 as q4_k: not compared token for token: its random logits
+        # have a near-tie at token 34 that f32 summation order flips; its
+        # perplexity agrees, CUDA 3.09006e17 vs CPU 3.09036e17, bench/NOTES.md)
+        sts="q4_k q8_0"
+        [ $b = zoo-qwen2-bpe ] && sts=q8_0
+        for st in $sts; do
+            cpu_env=STRATA_STREAM_TEST=all:2:$st
+            run_case "$b streamed as $st (both engines)" "$m" "Once upon a time" $cpu_env
+            cpu_env=
+        done ;;
     esac
 done
 # No allocation after start-up: the same counts for 4 and for 64 tokens,

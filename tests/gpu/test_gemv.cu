@@ -3,7 +3,7 @@
 //
 //   test_gemv [--emulate | --check-only] [LIST]
 //
-// LIST (default tests/gpu/gemv-test.list) holds "TYPE ROWS COLS" lines; the
+// LIST (default tests/gpu/gemv-test.list) holds "TYPE ROWS COLS [swiglu]" lines; the
 // same file generated the kernel instances (GNUmakefile, test-gpu), so
 // every line has a kernel. For each line:
 //   - random weights: random bytes, every f16 scale (or f16/bf16/f32
@@ -23,6 +23,11 @@
 // output against its reference shifted by one row, against a reference
 // missing one element per row, and with one output set to NaN: each must
 // be rejected by the same comparison.
+//
+// Every case also runs with its epilogue (kernels/gemv.h: RMSNorm scale,
+// bias, residual, the next norm's input and scale; for a pair the scale)
+// against the same reference; a "swiglu" line is a pair: 2 * ROWS weight
+// rows (gate, then up), reference silu(gate) * up in double.
 //
 // --check-only skips the timing (for compute-sanitizer runs).
 // --emulate runs no GPU: gemv_emulate (the kernels' staging and lane
@@ -217,6 +222,7 @@ static int passes(double e)
 
 struct gcase {
     uint32_t type, rows, cols;
+    int pair; // a SwiGLU pair: 2 * rows weight rows, silu(gate) * up
 };
 
 static std::vector<gcase> read_list(const char *path)
@@ -234,17 +240,17 @@ static std::vector<gcase> read_list(const char *path)
         char *h = strchr(line, '#');
         if (h)
             *h = 0;
-        char name[32];
+        char name[32], mode[16] = "";
         unsigned r, c;
-        int n = sscanf(line, "%31s %u %u", name, &r, &c);
+        int n = sscanf(line, "%31s %u %u %15s", name, &r, &c, mode);
         if (n <= 0)
             continue;
-        int t = n == 3 ? ggml_type_from_name(name) : -1;
-        if (t < 0) {
-            fprintf(stderr, "test_gemv: %s: line %d: found \"%s\", expected TYPE ROWS COLS\n", path, ln, line);
+        int t = n >= 3 ? ggml_type_from_name(name) : -1;
+        if (t < 0 || (n == 4 && strcmp(mode, "swiglu"))) {
+            fprintf(stderr, "test_gemv: %s: line %d: found \"%s\", expected TYPE ROWS COLS [swiglu]\n", path, ln, line);
             exit(1);
         }
-        v.push_back(gcase{(uint32_t)t, r, c});
+        v.push_back(gcase{(uint32_t)t, r, c, n == 4});
     }
     fclose(f);
     return v;
@@ -254,15 +260,24 @@ static std::vector<gcase> read_list(const char *path)
 
 struct host_case {
     size_t row_bytes, w_bytes, w_alloc;
+    uint32_t phys;           // weight rows: rows, or 2 * rows for a pair
     uint8_t *w;
     std::vector<float> x;
-    std::vector<double> ref;
+    std::vector<double> raw; // W x per weight row, in double
+    std::vector<double> ref; // the output rows (a pair: silu(gate) * up)
 };
+
+// silu(g) * u in double, the pair's reference
+static double swiglu_ref(double g, double u)
+{
+    return g / (1.0 + exp(-g)) * u;
+}
 
 static void host_case_make(host_case *h, const gcase &c, uint64_t seed)
 {
+    h->phys = c.pair ? 2 * c.rows : c.rows;
     h->row_bytes = ggml_row_size(c.type, c.cols);
-    h->w_bytes = h->row_bytes * c.rows;
+    h->w_bytes = h->row_bytes * h->phys;
     h->w_alloc = (h->w_bytes + 255) & ~(size_t)255;
     h->w = (uint8_t *)malloc(h->w_alloc);
     if (!h->w) {
@@ -271,14 +286,17 @@ static void host_case_make(host_case *h, const gcase &c, uint64_t seed)
     }
     memset(h->w + h->w_bytes, 0, h->w_alloc - h->w_bytes);
     gen_ctx g = {c.type, c.cols, h->row_bytes, h->w, seed};
-    par_for(c.rows, gen_row, &g);
+    par_for(h->phys, gen_row, &g);
     uint64_t s = seed * 7 + 1;
     h->x.resize(c.cols);
     for (uint32_t i = 0; i < c.cols; i++)
         h->x[i] = rng_f32(&s, -1.0f, 1.0f);
+    h->raw.resize(h->phys);
+    ref_ctx rc = {c.type, c.cols, h->row_bytes, h->w, h->x.data(), h->raw.data()};
+    par_for(h->phys, ref_row, &rc);
     h->ref.resize(c.rows);
-    ref_ctx rc = {c.type, c.cols, h->row_bytes, h->w, h->x.data(), h->ref.data()};
-    par_for(c.rows, ref_row, &rc);
+    for (uint32_t r = 0; r < c.rows; r++)
+        h->ref[r] = c.pair ? swiglu_ref(h->raw[r], h->raw[c.rows + r]) : h->raw[r];
 }
 
 static double median(std::vector<double> v)
@@ -316,9 +334,10 @@ static double measure_d2d(void)
     return 2.0 * (double)n / median(t);
 }
 
-static int launch(const gcase &c, const void *w, const float *x, float *y, cudaStream_t s)
+static int launch(const gcase &c, const void *w, const float *x, float *y, cudaStream_t s,
+                  const gemv_epi *epi = NULL)
 {
-    int rc = gemv_launch(c.type, c.rows, c.cols, w, x, y, s);
+    int rc = gemv_launch(c.type, c.rows, c.cols, c.pair, w, x, y, epi, s);
     if (rc != 0) {
         fprintf(stderr, "test_gemv: gemv_launch(%s, %u, %u) returned %d\n",
                 ggml_type_name(c.type), c.rows, c.cols, rc);
@@ -374,6 +393,91 @@ static double time_case(const gcase &c, const host_case &h, const uint8_t *dw,
     return median(t);
 }
 
+// The epilogue (kernels/gemv.h) on the case's weights and x: a plain shape
+// with the RMSNorm scale, a bias, the residual, the next norm's input and
+// scale; a pair with the scale. Run twice (the second run checks that the
+// ticket was left at zero); every output compared. Returns 1 on failure.
+static int check_epilogue(const gcase &c, const host_case &h, const uint8_t *dw,
+                          const float *dx, cudaStream_t s)
+{
+    const float rs = 0.8125f, eps = 1e-5f;
+    uint64_t seed = 0x5EED + c.rows;
+    std::vector<float> bias(c.rows), res(c.rows), gn(c.rows);
+    for (uint32_t r = 0; r < c.rows; r++) {
+        bias[r] = rng_f32(&seed, -0.5f, 0.5f);
+        res[r] = rng_f32(&seed, -2.0f, 2.0f);
+        gn[r] = rng_f32(&seed, 0.5f, 1.5f);
+    }
+    uint32_t blocks = gemv_blocks(c.type, c.rows, c.cols, c.pair);
+    float *d_rs, *d_bias, *d_res, *d_g, *d_y, *d_rsn, *d_part;
+    unsigned *d_count;
+    CUDA_CHECK(cudaMalloc(&d_rs, 4));
+    CUDA_CHECK(cudaMalloc(&d_bias, 4 * c.rows));
+    CUDA_CHECK(cudaMalloc(&d_res, 4 * c.rows));
+    CUDA_CHECK(cudaMalloc(&d_g, 4 * c.rows));
+    CUDA_CHECK(cudaMalloc(&d_y, 4 * c.rows));
+    CUDA_CHECK(cudaMalloc(&d_rsn, 4));
+    CUDA_CHECK(cudaMalloc(&d_part, 4 * (blocks ? blocks : 1)));
+    CUDA_CHECK(cudaMalloc(&d_count, 4));
+    CUDA_CHECK(cudaMemcpy(d_rs, &rs, 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_bias, bias.data(), 4 * c.rows, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_g, gn.data(), 4 * c.rows, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(d_count, 0, 4));
+    gemv_epi e = {};
+    e.rs = d_rs;
+    if (!c.pair) {
+        e.bias = d_bias;
+        e.res = d_res;
+        e.g_next = d_g;
+        e.rs_next = d_rsn;
+        e.part = d_part;
+        e.count = d_count;
+        e.eps = eps;
+    }
+    for (int run = 0; run < 2; run++) {
+        CUDA_CHECK(cudaMemcpy(d_res, res.data(), 4 * c.rows, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemsetAsync(d_y, 0xFF, 4 * c.rows, s)); // NaN poison, in stream order
+        CUDA_CHECK(cudaMemsetAsync(d_rsn, 0xFF, 4, s));
+        launch(c, dw, dx, d_y, s, &e);
+        CUDA_CHECK(cudaStreamSynchronize(s));
+    }
+    std::vector<float> y(c.rows), res_out(c.rows);
+    float rsn = NAN;
+    CUDA_CHECK(cudaMemcpy(y.data(), d_y, 4 * c.rows, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(res_out.data(), d_res, 4 * c.rows, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(&rsn, d_rsn, 4, cudaMemcpyDeviceToHost));
+    std::vector<double> want_y(c.rows), want_res(c.rows);
+    double ss = 0.0;
+    for (uint32_t r = 0; r < c.rows; r++) {
+        if (c.pair) {
+            want_y[r] = swiglu_ref(rs * h.raw[r], rs * h.raw[c.rows + r]);
+        } else {
+            want_res[r] = res[r] + rs * h.raw[r] + bias[r];
+            want_y[r] = want_res[r] * gn[r];
+            ss += want_res[r] * want_res[r];
+        }
+    }
+    double ey = rel_err(y.data(), want_y.data(), c.rows);
+    double er = c.pair ? 0.0 : rel_err(res_out.data(), want_res.data(), c.rows);
+    double want_rsn = 1.0 / sqrt(ss / c.rows + eps);
+    double en = c.pair ? 0.0 : fabs(rsn - want_rsn) / want_rsn;
+    int ok = passes(ey) && passes(er) && en < 1e-5; // NaN fails every test
+    if (c.pair)
+        printf("      epilogue: scale, pair rel_err %.2e %s\n", ey, ok ? "ok" : "FAIL");
+    else
+        printf("      epilogue: scale+bias+residual %.2e, next-norm input %.2e, its scale %.1e %s\n",
+               er, ey, en, ok ? "ok" : "FAIL");
+    CUDA_CHECK(cudaFree(d_rs));
+    CUDA_CHECK(cudaFree(d_bias));
+    CUDA_CHECK(cudaFree(d_res));
+    CUDA_CHECK(cudaFree(d_g));
+    CUDA_CHECK(cudaFree(d_y));
+    CUDA_CHECK(cudaFree(d_rsn));
+    CUDA_CHECK(cudaFree(d_part));
+    CUDA_CHECK(cudaFree(d_count));
+    return !ok;
+}
+
 // The comparison must reject wrong outputs: returns the number of
 // negative checks that were (wrongly) accepted.
 static int negative_checks(const gcase &c, const host_case &h, const std::vector<float> &y)
@@ -402,7 +506,7 @@ static int negative_checks(const gcase &c, const host_case &h, const std::vector
            passes(e3) ? "passed(BAD)" : "FAIL(ok)");
     bad += passes(e1) + passes(e2) + passes(e3);
     // 4. a shape with no instance is refused
-    if (gemv_launch(c.type, c.rows + 1, c.cols, NULL, NULL, NULL, 0) != -1) {
+    if (gemv_launch(c.type, c.rows + 1, c.cols, c.pair, NULL, NULL, NULL, NULL, 0) != -1) {
         printf("negative check: gemv_launch of a shape with no instance did not return -1\n");
         bad++;
     }
@@ -419,13 +523,13 @@ static int run_emulate(const std::vector<gcase> &list)
         host_case h;
         host_case_make(&h, c, 1000 + i);
         std::vector<float> y(c.rows, NAN);
-        int rc = gemv_emulate(c.type, c.rows, c.cols, h.w, h.x.data(), y.data());
+        int rc = gemv_emulate(c.type, c.rows, c.cols, c.pair, h.w, h.x.data(), y.data());
         double e = rc == 0 ? rel_err(y.data(), h.ref.data(), c.rows) : INFINITY;
         int ok = passes(e);
-        printf("emulate %-5s %6ux%-6u rel_err %.2e %s\n", ggml_type_name(c.type), c.rows, c.cols,
-               e, ok ? "ok" : "FAIL");
+        printf("emulate %-5s %6ux%-6u%s rel_err %.2e %s\n", ggml_type_name(c.type), c.rows, c.cols,
+               c.pair ? " pair" : "", e, ok ? "ok" : "FAIL");
         fails += !ok;
-        if (n == 0)
+        if (n == 0 && !c.pair)
             fails += negative_checks(c, h, y);
         n++;
         free(h.w);
@@ -473,21 +577,23 @@ int main(int argc, char **argv)
         CUDA_CHECK(cudaMalloc(&dy, sizeof(float) * c.rows));
         CUDA_CHECK(cudaMemcpy(dw, h.w, h.w_alloc, cudaMemcpyHostToDevice));
         CUDA_CHECK(cudaMemcpy(dx, h.x.data(), sizeof(float) * c.cols, cudaMemcpyHostToDevice));
-        CUDA_CHECK(cudaMemset(dy, 0xFF, sizeof(float) * c.rows)); // NaN poison
+        CUDA_CHECK(cudaMemsetAsync(dy, 0xFF, sizeof(float) * c.rows, s)); // NaN poison, in stream order
         launch(c, dw, dx, dy, s);
         CUDA_CHECK(cudaStreamSynchronize(s));
         std::vector<float> y(c.rows);
         CUDA_CHECK(cudaMemcpy(y.data(), dy, sizeof(float) * c.rows, cudaMemcpyDeviceToHost));
         double e = rel_err(y.data(), h.ref.data(), c.rows);
         int ok = passes(e);
-        if (i == 0)
+        if (i == 0 && !c.pair)
             fails += negative_checks(c, h, y);
 
         double t = check_only ? 1.0 : time_case(c, h, dw, dx, dy, (size_t)prop.l2CacheSize, s);
         double bytes = (double)h.w_bytes + 4.0 * c.cols + 4.0 * c.rows;
-        printf("%-5s %6ux%-7u %10.2e %9.2f %8.0f %5.1f%% %s\n", ggml_type_name(c.type), c.rows,
-               c.cols, e, t * 1e6, bytes / t * 1e-9, 100.0 * bytes / t / d2d, ok ? "ok" : "FAIL");
+        printf("%-5s %6ux%-7u%s %10.2e %9.2f %8.0f %5.1f%% %s\n", ggml_type_name(c.type), c.rows,
+               c.cols, c.pair ? " pair" : "", e, t * 1e6, bytes / t * 1e-9, 100.0 * bytes / t / d2d,
+               ok ? "ok" : "FAIL");
         fails += !ok;
+        fails += check_epilogue(c, h, dw, dx, s);
         n++;
         CUDA_CHECK(cudaFree(dw));
         CUDA_CHECK(cudaFree(dx));

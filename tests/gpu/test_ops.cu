@@ -75,28 +75,36 @@ static void *dalloc(size_t bytes)
 
 static void poison(void *d, size_t bytes) { CK(cudaMemset(d, 0xff, bytes)); }
 
-static void test_rmsnorm(int n)
+// ops_rms_prep for 3 rows: xg * rs must be op_rmsnorm's output.
+static void test_rms_prep(int n)
 {
-    float *x = (float *)malloc(n * 4), *w = (float *)malloc(n * 4);
-    float *ref = (float *)malloc(n * 4), *got = (float *)malloc(n * 4);
-    fill(x, n, -3, 3);
+    const int rows = 3;
+    float *x = (float *)malloc(rows * n * 4), *w = (float *)malloc(n * 4);
+    float *ref = (float *)malloc(rows * n * 4), *got = (float *)malloc(rows * n * 4);
+    float rs[rows];
+    fill(x, rows * n, -3, 3);
     fill(w, n, 0.5f, 1.5f);
-    op_rmsnorm(ref, x, w, n, 1e-5f);
-    float *dx = (float *)dalloc(n * 4), *dw = (float *)dalloc(n * 4), *dy = (float *)dalloc(n * 4);
-    CK(cudaMemcpy(dx, x, n * 4, cudaMemcpyHostToDevice));
+    for (int r = 0; r < rows; r++)
+        op_rmsnorm(ref + r * n, x + r * n, w, n, 1e-5f);
+    float *dx = (float *)dalloc(rows * n * 4), *dw = (float *)dalloc(n * 4);
+    float *dy = (float *)dalloc(rows * n * 4), *drs = (float *)dalloc(rows * 4);
+    CK(cudaMemcpy(dx, x, rows * n * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dw, w, n * 4, cudaMemcpyHostToDevice));
-    poison(dy, n * 4);
-    ops_rmsnorm(dy, dx, dw, n, 1e-5f, 0);
+    ops_rms_prep(dy, drs, dx, dw, n, 1e-5f, rows, 0);
     CK(cudaGetLastError());
-    CK(cudaMemcpy(got, dy, n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(got, dy, rows * n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(rs, drs, rows * 4, cudaMemcpyDeviceToHost));
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++)
+            got[r * n + i] *= rs[r];
     char what[64];
-    snprintf(what, sizeof what, "rmsnorm n=%d", n);
-    report(what, rel_l2(got, ref, n), 1e-5);
-    cudaFree(dx); cudaFree(dw); cudaFree(dy);
+    snprintf(what, sizeof what, "rms_prep n=%d, %d rows (xg * rs = rmsnorm)", n, rows);
+    report(what, rel_l2(got, ref, rows * n), 1e-5);
+    cudaFree(dx); cudaFree(dw); cudaFree(dy); cudaFree(drs);
     free(x); free(w); free(ref); free(got);
 }
 
-static void test_swiglu_add(int n)
+static void test_swiglu(int n)
 {
     float *g = (float *)malloc(n * 4), *u = (float *)malloc(n * 4);
     float *ref = (float *)malloc(n * 4), *got = (float *)malloc(n * 4);
@@ -113,78 +121,21 @@ static void test_swiglu_add(int n)
     char what[64];
     snprintf(what, sizeof what, "swiglu n=%d", n);
     report(what, rel_l2(got, ref, n), 1e-5);
-    // residual add on the same buffers: ref += u
-    op_add(ref, u, n);
-    ops_add(dg, du, n, 0);
-    CK(cudaMemcpy(got, dg, n * 4, cudaMemcpyDeviceToHost));
-    snprintf(what, sizeof what, "add n=%d", n);
-    report(what, rel_l2(got, ref, n), 1e-6);
     cudaFree(dg); cudaFree(du);
     free(g); free(u); free(ref); free(got);
 }
 
-// rope on q and k, then K/V into the F16 cache at pos
-static void test_rope(int n_heads, int n_kv, int hd, int neox, float theta,
-                      int factors, uint32_t pos, int n_ctx)
+// Decode attention with its rope and KV store (ops_attention): a random
+// cache for the positions before pos, random q, k, v for pos. Reference:
+// op_rope on q and k, op_store_f16 of k and v at pos, op_attention_head per
+// query head. Checks the output, the cache row written at pos (k against
+// the CPU's f16 rounding, v bit-exact), and, after 20 timed calls, a fresh
+// poisoned call (the merge tickets must be back at zero).
+static void test_attention(int n_heads, int n_kv, int hd, int neox, float theta, int factors,
+                           int n_ctx, int n_pos)
 {
-    int qn = n_heads * hd, kn = n_kv * hd, half_rot = hd / 2;
-    float *q = (float *)malloc(qn * 4), *k = (float *)malloc(kn * 4), *v = (float *)malloc(kn * 4);
-    float *ff = (float *)malloc(half_rot * 4), *cs = (float *)malloc(hd * 4);
-    fill(q, qn, -2, 2);
-    fill(k, kn, -2, 2);
-    fill(v, kn, -2, 2);
-    for (int i = 0; i < half_rot; i++)
-        ff[i] = factors ? frand(1, 8) : 1;
-    float *dq = (float *)dalloc(qn * 4), *dk = (float *)dalloc(kn * 4), *dv = (float *)dalloc(kn * 4);
-    float *dff = (float *)dalloc(half_rot * 4);
-    size_t cache = (size_t)n_kv * n_ctx * hd;
-    uint16_t *dkc = (uint16_t *)dalloc(cache * 2), *dvc = (uint16_t *)dalloc(cache * 2);
-    uint32_t *dpos = (uint32_t *)dalloc(4);
-    CK(cudaMemcpy(dq, q, qn * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(dk, k, kn * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(dv, v, kn * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(dff, ff, half_rot * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice));
-    struct ops_rope_params p = {n_heads, n_kv, hd, hd, neox, theta, 1.0f, factors ? dff : NULL};
-    ops_rope_store_kv(dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, 0);
-    CK(cudaGetLastError());
-
-    op_rope_table(cs, pos, hd, theta, 1.0f, factors ? ff : NULL);
-    enum llm_rope_style st = neox ? LLM_ROPE_NEOX : LLM_ROPE_ADJACENT;
-    op_rope(q, n_heads, hd, hd, st, cs);
-    op_rope(k, n_kv, hd, hd, st, cs);
-    float *got = (float *)malloc(qn * 4);
-    char what[96];
-    CK(cudaMemcpy(got, dq, qn * 4, cudaMemcpyDeviceToHost));
-    snprintf(what, sizeof what, "rope %s q %dx%d pos %u%s", neox ? "neox" : "adjacent",
-             n_heads, hd, pos, factors ? " llama3" : "");
-    report(what, rel_l2(got, q, qn), 1e-5);
-    // the cache row at pos, decoded, against the CPU's f16 rounding of k, v
-    uint16_t *row = (uint16_t *)malloc(kn * 2), *ref16 = (uint16_t *)malloc(kn * 2);
-    float *a = (float *)malloc(kn * 4), *b = (float *)malloc(kn * 4);
-    for (int h = 0; h < n_kv; h++)
-        CK(cudaMemcpy(row + h * hd, dkc + ((size_t)h * n_ctx + pos) * hd, hd * 2, cudaMemcpyDeviceToHost));
-    op_store_f16(ref16, k, kn);
-    for (int i = 0; i < kn; i++) {
-        a[i] = f16_to_f32(row[i]);
-        b[i] = f16_to_f32(ref16[i]);
-    }
-    snprintf(what, sizeof what, "k cache row pos %u (%s)", pos, neox ? "neox" : "adjacent");
-    report(what, rel_l2(a, b, kn), 1e-3);
-    for (int h = 0; h < n_kv; h++)
-        CK(cudaMemcpy(row + h * hd, dvc + ((size_t)h * n_ctx + pos) * hd, hd * 2, cudaMemcpyDeviceToHost));
-    op_store_f16(ref16, v, kn);
-    int exact = memcmp(row, ref16, kn * 2) == 0; // v is not rotated: bit-exact
-    snprintf(what, sizeof what, "v cache row pos %u bit-exact", pos);
-    report(what, exact ? 0.0 : 1.0, 0.5);
-    cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dff); cudaFree(dkc); cudaFree(dvc); cudaFree(dpos);
-    free(q); free(k); free(v); free(ff); free(cs); free(got); free(row); free(ref16); free(a); free(b);
-}
-
-static void test_attention(int n_heads, int n_kv, int hd, int n_ctx, int n_pos,
-                           int chunk)
-{
-    int g = n_heads / n_kv;
+    const int g = n_heads / n_kv, qn = n_heads * hd, kn = n_kv * hd, half_rot = hd / 2;
+    const uint32_t pos = n_pos - 1;
     size_t cache = (size_t)n_kv * n_ctx * hd;
     uint16_t *kc = (uint16_t *)malloc(cache * 2), *vc = (uint16_t *)malloc(cache * 2);
     for (size_t i = 0; i < cache; i++) {
@@ -192,50 +143,108 @@ static void test_attention(int n_heads, int n_kv, int hd, int n_ctx, int n_pos,
         kc[i] = f32_to_f16(frand(-1.5f, 1.5f));
         vc[i] = f32_to_f16(frand(-1, 1));
     }
-    float *q = (float *)malloc(n_heads * hd * 4);
-    fill(q, n_heads * hd, -1.5f, 1.5f);
-    float *ref = (float *)malloc(n_heads * hd * 4), *att = (float *)malloc(n_ctx * 4);
+    float *q = (float *)malloc(qn * 4), *k = (float *)malloc(kn * 4), *v = (float *)malloc(kn * 4);
+    float *ff = (float *)malloc(half_rot * 4), *cs = (float *)malloc(hd * 4);
+    fill(q, qn, -1.5f, 1.5f);
+    fill(k, kn, -1.5f, 1.5f);
+    fill(v, kn, -1, 1);
+    for (int i = 0; i < half_rot; i++)
+        ff[i] = factors ? frand(1, 8) : 1;
+
+    uint16_t *dkc = (uint16_t *)dalloc(cache * 2), *dvc = (uint16_t *)dalloc(cache * 2);
+    float *dq = (float *)dalloc(qn * 4), *dk = (float *)dalloc(kn * 4), *dv = (float *)dalloc(kn * 4);
+    float *dff = (float *)dalloc(half_rot * 4), *dout = (float *)dalloc(qn * 4);
+    int splits = ops_attention_splits(n_kv, n_ctx);
+    float *dscr = (float *)dalloc(ops_attention_scratch_floats(n_heads, hd, splits) * 4);
+    unsigned *dcnt = (unsigned *)dalloc(n_kv * 4);
+    uint32_t *dpos = (uint32_t *)dalloc(4);
+    CK(cudaMemset(dcnt, 0, n_kv * 4));
+    CK(cudaMemcpy(dkc, kc, cache * 2, cudaMemcpyHostToDevice)); // row pos: random, overwritten
+    CK(cudaMemcpy(dvc, vc, cache * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dq, q, qn * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dk, k, kn * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dv, v, kn * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dff, ff, half_rot * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice));
+    // the rope table of every position (the engine builds the same at start-up)
+    float *table = (float *)malloc((size_t)n_ctx * hd * 4);
+    for (int t = 0; t < n_ctx; t++)
+        op_rope_table(table + (size_t)t * hd, t, hd, theta, 1.0f, factors ? ff : NULL);
+    float *dtable = (float *)dalloc((size_t)n_ctx * hd * 4);
+    CK(cudaMemcpy(dtable, table, (size_t)n_ctx * hd * 4, cudaMemcpyHostToDevice));
+    free(table);
+    struct ops_rope_params p = {n_heads, n_kv, hd, hd, neox, theta, 1.0f, factors ? dff : NULL,
+                                dtable};
+    poison(dout, qn * 4);
+    int rc = ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 0);
+    CK(cudaGetLastError());
+
+    // the CPU reference
+    op_rope_table(cs, pos, hd, theta, 1.0f, factors ? ff : NULL);
+    enum llm_rope_style st = neox ? LLM_ROPE_NEOX : LLM_ROPE_ADJACENT;
+    op_rope(q, n_heads, hd, hd, st, cs);
+    op_rope(k, n_kv, hd, hd, st, cs);
+    for (int h = 0; h < n_kv; h++) {
+        op_store_f16(kc + ((size_t)h * n_ctx + pos) * hd, k + h * hd, hd);
+        op_store_f16(vc + ((size_t)h * n_ctx + pos) * hd, v + h * hd, hd);
+    }
+    float *ref = (float *)malloc(qn * 4), *att = (float *)malloc(n_ctx * 4);
     for (int h = 0; h < n_heads; h++) {
         int kvh = h / g;
         op_attention_head(ref + h * hd, att, q + h * hd, kc + (size_t)kvh * n_ctx * hd,
                           vc + (size_t)kvh * n_ctx * hd, n_pos, hd);
     }
-    uint16_t *dkc = (uint16_t *)dalloc(cache * 2), *dvc = (uint16_t *)dalloc(cache * 2);
-    float *dq = (float *)dalloc(n_heads * hd * 4), *dout = (float *)dalloc(n_heads * hd * 4);
-    size_t scratch = ops_attention_scratch_floats(n_heads, hd, n_ctx, chunk);
-    float *dscr = (float *)dalloc(scratch * 4);
-    int max_splits = (n_ctx + chunk - 1) / chunk;
-    uint32_t pos = n_pos - 1, *dpos = (uint32_t *)dalloc(4);
-    CK(cudaMemcpy(dkc, kc, cache * 2, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(dvc, vc, cache * 2, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(dq, q, n_heads * hd * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice));
-    poison(dout, n_heads * hd * 4);
-    ops_attention(dout, dq, dkc, dvc, n_ctx, dpos, n_heads, n_kv, hd, chunk, dscr,
-                  dscr + (size_t)n_heads * max_splits * 2, 0);
-    CK(cudaGetLastError());
-    float *got = (float *)malloc(n_heads * hd * 4);
-    CK(cudaMemcpy(got, dout, n_heads * hd * 4, cudaMemcpyDeviceToHost));
-    char what[96];
-    snprintf(what, sizeof what, "attention %d/%d heads hd %d pos %d/%d", n_heads, n_kv, hd,
-             n_pos, n_ctx);
-    report(what, rel_l2(got, ref, n_heads * hd), 1e-4);
+
+    float *got = (float *)malloc(qn * 4);
+    char what[128];
+    CK(cudaMemcpy(got, dout, qn * 4, cudaMemcpyDeviceToHost));
+    snprintf(what, sizeof what, "attention %d/%d heads hd %d pos %d/%d %s%s, %d splits", n_heads,
+             n_kv, hd, n_pos, n_ctx, neox ? "neox" : "adjacent", factors ? " llama3" : "", splits);
+    report(what, rc ? NAN : rel_l2(got, ref, qn), 1e-4);
+    // the cache row at pos, decoded, against the CPU's f16 rounding
+    uint16_t *row = (uint16_t *)malloc(kn * 2), *ref16 = (uint16_t *)malloc(kn * 2);
+    float *a = (float *)malloc(kn * 4), *b = (float *)malloc(kn * 4);
+    for (int h = 0; h < n_kv; h++) {
+        CK(cudaMemcpy(row + h * hd, dkc + ((size_t)h * n_ctx + pos) * hd, hd * 2, cudaMemcpyDeviceToHost));
+        memcpy(ref16 + h * hd, kc + ((size_t)h * n_ctx + pos) * hd, hd * 2);
+    }
+    for (int i = 0; i < kn; i++) {
+        a[i] = f16_to_f32(row[i]);
+        b[i] = f16_to_f32(ref16[i]);
+    }
+    snprintf(what, sizeof what, "  k cache row at pos %u (rotated)", pos);
+    report(what, rel_l2(a, b, kn), 1e-3);
+    for (int h = 0; h < n_kv; h++) {
+        CK(cudaMemcpy(row + h * hd, dvc + ((size_t)h * n_ctx + pos) * hd, hd * 2, cudaMemcpyDeviceToHost));
+        memcpy(ref16 + h * hd, vc + ((size_t)h * n_ctx + pos) * hd, hd * 2);
+    }
+    int exact = memcmp(row, ref16, kn * 2) == 0; // v is not rotated: bit-exact
+    snprintf(what, sizeof what, "  v cache row at pos %u bit-exact", pos);
+    report(what, exact ? 0.0 : 1.0, 0.5);
+
     // timing at this size: bytes = the K and V rows read
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    CK(cudaEventRecord(a));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    CK(cudaEventRecord(e0));
     for (int i = 0; i < 20; i++)
-        ops_attention(dout, dq, dkc, dvc, n_ctx, dpos, n_heads, n_kv, hd, chunk, dscr,
-                      dscr + (size_t)n_heads * max_splits * 2, 0);
-    CK(cudaEventRecord(b));
-    CK(cudaEventSynchronize(b));
+        ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 0);
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
     float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
     double bytes = 2.0 * n_kv * n_pos * hd * 2;
     printf("    %.1f us per call, %.0f GB/s of K/V\n", ms * 1000 / 20, bytes / (ms / 20 * 1e6));
-    cudaFree(dkc); cudaFree(dvc); cudaFree(dq); cudaFree(dout); cudaFree(dscr); cudaFree(dpos);
-    free(kc); free(vc); free(q); free(ref); free(att); free(got);
+    poison(dout, qn * 4);
+    ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 0);
+    CK(cudaMemcpy(got, dout, qn * 4, cudaMemcpyDeviceToHost));
+    report("  again after 20 calls (tickets reset)", rel_l2(got, ref, qn), 1e-4);
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    cudaFree(dkc); cudaFree(dvc); cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(dff);
+    cudaFree(dout); cudaFree(dscr); cudaFree(dcnt); cudaFree(dpos); cudaFree(dtable);
+    free(kc); free(vc); free(q); free(k); free(v); free(ff); free(cs); free(ref); free(att);
+    free(got); free(row); free(ref16); free(a); free(b);
 }
 
 static void test_argmax(int n)
@@ -263,25 +272,26 @@ int main(void)
 {
     int sizes[] = {4096, 8192, 3584};
     for (int i = 0; i < 3; i++)
-        test_rmsnorm(sizes[i]);
+        test_rms_prep(sizes[i]);
     int ffn[] = {14336, 28672, 18944};
     for (int i = 0; i < 3; i++)
-        test_swiglu_add(ffn[i]);
-    test_rope(32, 8, 128, 0, 500000.0f, 1, 0, 4096);
-    test_rope(32, 8, 128, 0, 500000.0f, 1, 4095, 4096);
-    test_rope(64, 8, 128, 0, 500000.0f, 1, 1234, 4096);
-    test_rope(28, 4, 128, 1, 1000000.0f, 0, 4000, 4096);
-    test_rope(8, 4, 8, 0, 10000.0f, 0, 17, 64); // stories260K's tiny heads
-    // Llama-3.1-8B, -70B, Qwen2.5-7B; short and full contexts, one split
-    // and many; the tiny head of stories260K
-    test_attention(32, 8, 128, 4096, 1, 64);
-    test_attention(32, 8, 128, 4096, 300, 64);
-    test_attention(32, 8, 128, 4096, 4096, 64);
-    test_attention(32, 8, 128, 4096, 4096, 256); // one split per 256: fewer, longer blocks
-    test_attention(64, 8, 128, 4096, 2000, 64);
-    test_attention(28, 4, 128, 4096, 4096, 64);
-    test_attention(8, 4, 8, 512, 77, 64);
-    test_attention(4, 2, 64, 2048, 1500, 64);   // the zoo models' heads
+        test_swiglu(ffn[i]);
+    // Llama-3.1-8B (llama3 rope factors), -70B, Qwen2.5-7B (NEOX); one
+    // position, short and full contexts (one split and many, the last
+    // block of a split merging); the tiny heads of stories260K and the zoo
+    test_attention(32, 8, 128, 0, 500000.0f, 1, 4096, 1);
+    test_attention(32, 8, 128, 0, 500000.0f, 1, 4096, 20);
+    test_attention(32, 8, 128, 0, 500000.0f, 1, 4096, 300);
+    test_attention(32, 8, 128, 0, 500000.0f, 1, 4096, 1235);
+    test_attention(32, 8, 128, 0, 500000.0f, 1, 4096, 4096);
+    test_attention(32, 8, 128, 0, 500000.0f, 1, 131072, 100000); // long context: splits of 512
+    test_attention(64, 8, 128, 0, 500000.0f, 1, 4096, 2000);
+    test_attention(28, 4, 128, 1, 1000000.0f, 0, 4096, 4001);
+    test_attention(28, 4, 128, 1, 1000000.0f, 0, 32768, 32768);
+    test_attention(8, 4, 8, 0, 10000.0f, 0, 512, 77);
+    test_attention(8, 4, 8, 0, 10000.0f, 0, 64, 18);
+    test_attention(4, 2, 64, 0, 10000.0f, 0, 2048, 1500);
+    test_attention(4, 2, 64, 1, 10000.0f, 0, 2048, 33);
     test_argmax(128256);
     test_argmax(152064);
     test_argmax(512);
