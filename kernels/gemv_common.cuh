@@ -292,11 +292,18 @@ GEMV_HD uint64_t gemv_step_byte(int r, int s)
     return (uint64_t)r * C::RB + (uint64_t)s * C::CB;
 }
 
-// The block's end: its warps' partial sums of the NR rows are in
-// part[WPB][NR]; warp 0 adds them and runs the epilogue.
+// The block's end: each warp reduces its lanes' sums acc[NR] into
+// part[warp][NR]; warp 0 adds the warps' rows and runs the epilogue.
 template <int NR, int WPB, int H, bool PAIR, int ROWS>
-__device__ __forceinline__ void gemv_block_end(float (*part)[NR], float *y, const gemv_epi &e)
+__device__ __forceinline__ void gemv_block_end(const float *acc, float (*part)[NR], float *y,
+                                               const gemv_epi &e)
 {
+GEMV_UNROLL
+    for (int i = 0; i < NR; i++) {
+        float v = gemv_warp_sum(acc[i]);
+        if ((threadIdx.x & 31) == 0)
+            part[threadIdx.x >> 5][i] = v;
+    }
     __syncthreads();
     if (threadIdx.x >= 32)
         return;
@@ -391,13 +398,7 @@ GEMV_UNROLL
     }
     gemv_cp_wait<0>();
 
-GEMV_UNROLL
-    for (int i = 0; i < C::NR; i++) {
-        float v = gemv_warp_sum(acc[i]);
-        if (lane == 0)
-            part[warp][i] = v;
-    }
-    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(part, y, e);
+    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e);
 }
 
 // Host side of one instance: raise the shared-memory limit once, launch.
@@ -418,9 +419,15 @@ static int gemv_run(void (*kern)(const uint8_t *, const float *, float *, gemv_e
     return 0;
 }
 
-// Host side of a pair: silu(v[r]) * v[ROWS + r] from the 2 * ROWS sums.
-static inline void gemv_emulate_pair(float *y, const double *v, int rows)
+// The emulators' output from the weight rows' sums v: y[r] = v[r], or for a
+// pair silu(v[r]) * v[rows + r].
+static inline void gemv_emulate_store(float *y, const double *v, int rows, bool pair)
 {
+    if (!pair) {
+        for (int r = 0; r < rows; r++)
+            y[r] = (float)v[r];
+        return;
+    }
     for (int r = 0; r < rows; r++) {
         float g = (float)v[r], u = (float)v[rows + r];
         y[r] = g / (1.0f + expf(-g)) * u;
@@ -457,11 +464,7 @@ static void gemv_emulate_body(const void *w, const float *x, float *y)
         }
         v[r] = acc;
     }
-    if (PAIR)
-        gemv_emulate_pair(y, v, ROWS);
-    else
-        for (int r = 0; r < ROWS; r++)
-            y[r] = (float)v[r];
+    gemv_emulate_store(y, v, ROWS, PAIR);
     free(v);
 }
 
@@ -663,13 +666,7 @@ GEMV_UNROLL
             cur[i] = nxt[i];
     }
 
-GEMV_UNROLL
-    for (int i = 0; i < C::NR; i++) {
-        float v = gemv_warp_sum(acc[i]);
-        if (lane == 0)
-            part[warp][i] = v;
-    }
-    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(part, y, e);
+    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e);
 }
 
 // The register path's lane code on the CPU (sums in double).
@@ -692,11 +689,7 @@ static void gemv_emulate_reg(const void *w, const float *x, float *y)
             }
         v[r] = acc;
     }
-    if (PAIR)
-        gemv_emulate_pair(y, v, ROWS);
-    else
-        for (int r = 0; r < ROWS; r++)
-            y[r] = (float)v[r];
+    gemv_emulate_store(y, v, ROWS, PAIR);
     free(v);
 }
 
