@@ -63,27 +63,100 @@ static uint64_t max_stream(const uint64_t *layer, uint32_t from, uint32_t n)
 
 #define SZ(x) size_format((x), (char[32]){0}, 32)
 
-/* Tier A blocks from 0 on while they fit in budget next to fixed bytes and
- * n_slots slots of the largest block left out. Returns the count; *slot is
- * the final slot size. Stops one short of all blocks (the caller already
- * knows they do not all fit). */
-static uint32_t fill_resident(const uint64_t *layer, const uint64_t *need, uint32_t n,
-                              uint64_t fixed, uint32_t n_slots, uint64_t budget,
-                              uint64_t *slot)
+/* Tier A blocks spread evenly over the model: block l is resident when
+ * (l * k) mod n < k, which marks exactly k of the n blocks, the first one
+ * included. Why spread, not blocks 0..k-1: a prompt chunk computes every
+ * resident block for milliseconds; with the streamed blocks in one run at
+ * the end the link would fill its slots during the first resident blocks
+ * and then idle while the rest compute. Between the streamed blocks, a
+ * resident block's compute overlaps the next copy, so a chunk costs one
+ * pass of the streamed bytes over the link (decode is link-bound either
+ * way). */
+static void spread_resident(uint32_t n, uint32_t k, uint8_t *res)
 {
-    /* layer: a block's bytes when resident; need: what its slot must hold
-     * when streamed (smaller under --stream-type) */
-    uint32_t k = 0;
-    uint64_t sum = 0, s = max_stream(need, 0, n);
-    for (;;) {
-        while (k + 1 < n && fixed + n_slots * s + sum + layer[k] <= budget)
-            sum += layer[k++];
-        uint64_t s2 = max_stream(need, k, n);
-        if (s2 == s)
-            break;
-        s = s2; /* smaller slots: maybe another block fits now */
+    for (uint32_t l = 0; l < n; l++)
+        res[l] = (uint64_t)l * k % n < k;
+}
+
+/* Bytes of the arena part that depends on the split: the resident blocks
+ * and n_slots slots of the largest block left out (*slot). */
+static uint64_t split_bytes(const uint64_t *layer, const uint64_t *need, uint32_t n,
+                            const uint8_t *res, uint32_t n_slots, uint64_t *slot)
+{
+    uint64_t sum = 0, s = 0;
+    for (uint32_t l = 0; l < n; l++) {
+        if (res[l])
+            sum += layer[l];
+        else if (need[l] > s)
+            s = need[l];
     }
     *slot = s;
+    return sum + n_slots * s;
+}
+
+/* One pass of neighbour swaps: a resident block trades places with a
+ * streamed neighbour. grow: with a larger one, where the result still fits
+ * (fewer bytes cross the link each token: Q4_K_M blocks differ in size);
+ * shrink: with a smaller one (to make an over-full split fit). A block
+ * moves once at most (moved[]), so a run of streamed blocks grows by two
+ * at most. Returns whether anything moved. */
+static int swap_pass(const uint64_t *layer, const uint64_t *need, uint32_t n, uint8_t *res,
+                     uint8_t *moved_once, uint32_t n_slots, uint64_t room, int grow)
+{
+    int moved = 0;
+    uint64_t slot;
+    for (uint32_t l = 0; l + 1 < n; l++) {
+        uint32_t r = res[l] ? l : l + 1, s = res[l] ? l + 1 : l;
+        if (res[l] == res[l + 1] || moved_once[l] || moved_once[l + 1] ||
+            (grow ? layer[s] <= layer[r] : layer[s] >= layer[r]))
+            continue;
+        res[r] = 0, res[s] = 1;
+        if (!grow || split_bytes(layer, need, n, res, n_slots, &slot) <= room)
+            moved = moved_once[l] = moved_once[l + 1] = 1, l++;
+        else
+            res[r] = 1, res[s] = 0;
+    }
+    return moved;
+}
+
+/* The resident set (res[l] = 1) that fits budget next to fixed bytes: the
+ * largest count of blocks that fits spread (spread_resident, shrunk by
+ * neighbour swaps where needed), then grown by swaps, then any streamed
+ * block that still fits made resident too (so none would). At least one
+ * block stays streamed (the caller knows they do not all fit). Returns
+ * the count; *slot is the slot size. */
+static uint32_t choose_resident(const uint64_t *layer, const uint64_t *need, uint32_t n,
+                                uint64_t fixed, uint32_t n_slots, uint64_t budget,
+                                uint8_t *res, uint64_t *slot)
+{
+    uint64_t room = budget - fixed;
+    uint8_t moved[FACTS_MAX_LAYERS];
+    uint32_t k = n - 1;
+    for (; k > 0; k--) {
+        spread_resident(n, k, res);
+        memset(moved, 0, n);
+        while (split_bytes(layer, need, n, res, n_slots, slot) > room &&
+               swap_pass(layer, need, n, res, moved, n_slots, room, 0))
+            ;
+        if (split_bytes(layer, need, n, res, n_slots, slot) <= room)
+            break;
+    }
+    if (k == 0) {
+        spread_resident(n, 0, res);
+        memset(moved, 0, n);
+    }
+    while (swap_pass(layer, need, n, res, moved, n_slots, room, 1))
+        ;
+    for (uint32_t l = 0; l < n && k + 1 < n; l++) {
+        if (res[l])
+            continue;
+        res[l] = 1;
+        if (split_bytes(layer, need, n, res, n_slots, slot) <= room)
+            k++;
+        else
+            res[l] = 0;
+    }
+    split_bytes(layer, need, n, res, n_slots, slot);
     return k;
 }
 
@@ -211,6 +284,8 @@ int plan_make(struct plan *p, const struct profile *prof,
     /* ---- tiers ---- */
     uint32_t n_a, n_b;
     uint64_t slot = 0;
+    uint8_t res[FACTS_MAX_LAYERS]; /* resident blocks (tier A) */
+    memset(res, 1, sizeof res);
     if (p->gpu) {
         if (fixed > p->vram_budget)
             return refuse_fixed(f, ctx, fixed, align_up(kv), p->vram_budget, "VRAM", err);
@@ -229,12 +304,14 @@ int plan_make(struct plan *p, const struct profile *prof,
                          SZ(fixed + n_slots * biggest), SZ(fixed), n_slots, SZ(biggest));
                 return st_errf(err, "plan", "--vram-budget", want, "%s", SZ(p->vram_budget));
             }
-            n_a = fill_resident(layer, need, f->n_layers, fixed, n_slots, p->vram_budget, &slot);
+            n_a = choose_resident(layer, need, f->n_layers, fixed, n_slots, p->vram_budget,
+                                  res, &slot);
         }
-        /* host: embedding, then tier B while it fits, the rest tier C */
+        /* host: embedding, then the streamed blocks in order as tier B while
+         * they fit, the rest tier C */
         uint64_t host_fixed = p->embd_bytes, rest = 0;
-        for (uint32_t l = n_a; l < f->n_layers; l++)
-            rest += layer_b[l];
+        for (uint32_t l = 0; l < f->n_layers; l++)
+            rest += res[l] ? 0 : layer_b[l];
         if (host_fixed + rest <= p->ram_budget) {
             n_b = f->n_layers - n_a;
         } else {
@@ -247,9 +324,14 @@ int plan_make(struct plan *p, const struct profile *prof,
             }
             uint64_t sum = 0;
             n_b = 0;
-            while (n_a + n_b < f->n_layers &&
-                   host_fixed + staging + sum + layer_b[n_a + n_b] <= p->ram_budget)
-                sum += layer_b[n_a + n_b++];
+            for (uint32_t l = 0; l < f->n_layers; l++) {
+                if (res[l])
+                    continue;
+                if (host_fixed + staging + sum + layer_b[l] > p->ram_budget)
+                    break;
+                sum += layer_b[l];
+                n_b++;
+            }
         }
         if (need != layer && n_a + n_b < f->n_layers) {
             need = layer;
@@ -270,12 +352,13 @@ int plan_make(struct plan *p, const struct profile *prof,
                          SZ(fixed + n_slots * biggest), SZ(fixed), n_slots, SZ(biggest));
                 return st_errf(err, "plan", "--ram-budget", want, "%s", SZ(p->ram_budget));
             }
-            n_a = fill_resident(layer, layer, f->n_layers, fixed, n_slots, p->ram_budget, &slot);
+            n_a = choose_resident(layer, layer, f->n_layers, fixed, n_slots, p->ram_budget, res,
+                                  &slot);
         }
     }
     uint64_t streamed[FACTS_MAX_LAYERS]; /* what a slot receives per block */
-    for (uint32_t l = 0; l < f->n_layers; l++) {
-        p->tier[l] = l < n_a ? PLAN_TIER_A : l < n_a + n_b ? PLAN_TIER_B : PLAN_TIER_C;
+    for (uint32_t l = 0, b = 0; l < f->n_layers; l++) {
+        p->tier[l] = res[l] ? PLAN_TIER_A : b++ < n_b ? PLAN_TIER_B : PLAN_TIER_C;
         p->n_tier[p->tier[l]]++;
         streamed[l] = p->tier[l] == PLAN_TIER_B ? layer_b[l] : layer[l];
         p->tier_bytes[p->tier[l]] += streamed[l];
@@ -284,7 +367,10 @@ int plan_make(struct plan *p, const struct profile *prof,
     }
     int streams = n_a < f->n_layers;
     p->n_slots = streams ? n_slots : 0;
-    p->slot_bytes = streams ? max_stream(streamed, n_a, f->n_layers) : 0;
+    p->slot_bytes = 0;
+    for (uint32_t l = 0; l < f->n_layers; l++)
+        if (!res[l] && streamed[l] > p->slot_bytes)
+            p->slot_bytes = streamed[l];
     p->tier_bytes[PLAN_TIER_A] += p->head_bytes + p->small_bytes;
 
     /* ---- offsets ---- */
@@ -325,7 +411,9 @@ int plan_make(struct plan *p, const struct profile *prof,
             }
         }
     /* slot offsets: each streamed block's matrices packed from 0 */
-    for (uint32_t l = n_a; l < f->n_layers; l++) {
+    for (uint32_t l = 0; l < f->n_layers; l++) {
+        if (p->tier[l] == PLAN_TIER_A)
+            continue;
         uint64_t in_slot = 0;
         for (uint32_t i = 0; i < f->n_tensors; i++)
             if (f->tensors[i].role == FACTS_LAYER_MATRIX && f->tensors[i].layer == (int32_t)l)
@@ -439,9 +527,13 @@ int plan_table(const struct plan *p, const struct profile *prof,
             continue;
         tier_ranges(p, tier, r, sizeof r);
         uint64_t bytes = p->tier_bytes[tier];
-        PUT("  %c     %-14s %6u  %11s  %s\n", 'A' + tier, r, p->n_tier[tier], SZ(bytes),
+        int wide = strlen(r) > 14; /* spread blocks: their list on a line of its own */
+        PUT("  %c     %-14s %6u  %11s  %s\n", 'A' + tier, wide ? "spread (below)" : r,
+            p->n_tier[tier], SZ(bytes),
             tier == 0 ? where_a
                       : (!p->gpu && tier == 2 ? "model file, read each token" : where_bc[tier]));
+        if (wide)
+            PUT("          %s\n", r);
     }
     PUT("  (A includes the output head, norms and other small tensors: %s)\n",
         SZ(p->head_bytes + p->small_bytes));

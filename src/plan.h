@@ -9,12 +9,14 @@
  *     output head (read whole every token), output norm, every block's 1-D
  *     tensors (norms, biases) and other small tensors, the KV cache in F16
  *     for ctx tokens, activations + scratch, N streaming slots each the size
- *     of the largest streamed block; then whole blocks (tier A) from block 0
- *     on while they fit.
+ *     of the largest streamed block; then as many whole blocks (tier A) as
+ *     fit, spread evenly over the model (a prompt chunk computes a resident
+ *     block while the link carries the next streamed one; plan.c).
  *   pinned host arena (RAM budget, default ram_bytes - reserve, reserve =
  *     max(4 GiB, 15% of RAM)): the embedding table (one row per token), then
- *     blocks (tier B, copied into a slot every token) while they fit, and,
- *     when some blocks remain, N staging buffers for them.
+ *     the streamed blocks in order (tier B, copied into a slot every token)
+ *     while they fit, and, when some blocks remain, N staging buffers for
+ *     them.
  *   the model file: the remaining blocks (tier C, read with direct I/O into
  *     the staging buffers every token).
  * CPU plan (no GPU, or --cpu): one host arena holds everything "resident";

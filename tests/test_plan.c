@@ -30,9 +30,11 @@ static void load_model(const char *name, struct model_facts *f)
     CU_ASSERT_EQUAL_FATAL(facts_from_synth(f, name, &e), 0);
 }
 
-/* Invariants of every plan: arenas within budgets, one more block would not
- * fit, tiers in order, every placed range inside its arena, aligned, and no
- * two ranges of an arena overlapping. */
+/* Invariants of every plan: arenas within budgets, no streamed block would
+ * fit as a resident one too, the streamed blocks in tier B before those in
+ * tier C, the resident ones spread (never two streamed runs where one would
+ * do), every placed range inside its arena, aligned, and
+ * no two ranges of an arena overlapping. */
 static void check_plan(const struct plan *p, const struct model_facts *f)
 {
     uint64_t dev_budget = p->gpu ? p->vram_budget : 0;
@@ -40,15 +42,26 @@ static void check_plan(const struct plan *p, const struct model_facts *f)
         CU_ASSERT_TRUE(p->arena_bytes[PLAN_ARENA_DEVICE] <= dev_budget);
     CU_ASSERT_TRUE(p->arena_bytes[PLAN_ARENA_HOST] <= p->ram_budget);
     CU_ASSERT_EQUAL(p->n_tier[0] + p->n_tier[1] + p->n_tier[2], f->n_layers);
-    for (uint32_t l = 1; l < f->n_layers; l++)
-        CU_ASSERT_TRUE(p->tier[l] >= p->tier[l - 1]);
-    uint32_t first_streamed = p->n_tier[0];
-    if (first_streamed < f->n_layers) {
+    int seen_c = 0;
+    for (uint32_t l = 0; l < f->n_layers; l++) {
+        CU_ASSERT_FALSE(seen_c && p->tier[l] == PLAN_TIER_B);
+        seen_c |= p->tier[l] == PLAN_TIER_C;
+    }
+    /* spread: no run of streamed blocks longer than an even split gives, and
+     * two more (a resident block may trade places with a larger neighbour) */
+    uint32_t n_res = p->n_tier[PLAN_TIER_A], n_str = f->n_layers - n_res, run = 0;
+    for (uint32_t l = 0; n_res && l < f->n_layers; l++) {
+        run = p->tier[l] == PLAN_TIER_A ? 0 : run + 1;
+        CU_ASSERT_TRUE(run <= (n_str + n_res - 1) / n_res + 2);
+    }
+    for (uint32_t l = 0; l < f->n_layers; l++) {
+        if (p->tier[l] == PLAN_TIER_A)
+            continue;
         /* resident it would take its file size; streamed, its slot holds it
          * as it arrives (re-quantized from tier B under --stream-type) */
-        uint64_t next = plan_layer_stream_bytes(f, first_streamed);
-        uint64_t arrives = p->tier[first_streamed] == PLAN_TIER_B
-                               ? plan_layer_stream_bytes_as(f, first_streamed, p->stream_type)
+        uint64_t next = plan_layer_stream_bytes(f, l);
+        uint64_t arrives = p->tier[l] == PLAN_TIER_B
+                               ? plan_layer_stream_bytes_as(f, l, p->stream_type)
                                : next;
         uint64_t budget = p->gpu ? dev_budget : p->ram_budget;
         int main_arena = p->gpu ? PLAN_ARENA_DEVICE : PLAN_ARENA_HOST;
@@ -57,8 +70,10 @@ static void check_plan(const struct plan *p, const struct model_facts *f)
         CU_ASSERT_TRUE(p->n_slots >= 1);
         CU_ASSERT_TRUE(p->slot_bytes >= arrives);
     }
-    if (p->gpu && p->n_tier[2]) {
-        uint64_t next = plan_layer_stream_bytes(f, p->n_tier[0] + p->n_tier[1]);
+    for (uint32_t l = 0; p->gpu && l < f->n_layers; l++) {
+        if (p->tier[l] != PLAN_TIER_C)
+            continue;
+        uint64_t next = plan_layer_stream_bytes(f, l);
         CU_ASSERT_TRUE(p->arena_bytes[PLAN_ARENA_HOST] + next > p->ram_budget);
     }
     /* ranges: tensors (not in the file) + buffers, per arena */
