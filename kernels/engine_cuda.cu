@@ -613,6 +613,30 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, int gemm, struct st_er
 }
 #undef GEMV
 
+// A full prompt chunk through the first resident block, once at start-up:
+// the first use of a kernel loads its module and cuBLAS picks its GEMM
+// kernels per shape at the first call, which would otherwise land in the
+// first prompt's time (tens of ms). It writes that block's KV cache at
+// positions 0..n-1 with values of a zero input; a prompt rewrites every
+// position before any token reads it.
+static int warm_prefill(struct engine *e, struct st_err *err)
+{
+    uint32_t n = e->n_ctx < PREFILL_CHUNK ? e->n_ctx : PREFILL_CHUNK, l = 0;
+    while (l < e->c.n_layers && e->layers[l].tier != 0)
+        l++;
+    if (e->prefill_gemv || n < PREFILL_GEMM_MIN || l == e->c.n_layers)
+        return 0;
+    memset(e->h_x, 0, (size_t)n * e->c.dim * 4);
+    for (uint32_t i = 0; i < n; i++)
+        e->h_pos[i] = i;
+    cudaMemcpyAsync(e->x, e->h_x, (size_t)n * e->c.dim * 4, cudaMemcpyHostToDevice, e->stream);
+    cudaMemcpyAsync(e->d_pos, e->h_pos, n * 4, cudaMemcpyHostToDevice, e->stream);
+    if (enqueue_block_gemm(e, l, e->layers[l].w, n, err))
+        return -1;
+    cudaError_t r = cudaStreamSynchronize(e->stream);
+    return r == cudaSuccess ? 0 : cuda_fail(err, "warming up the prefill kernels", r);
+}
+
 // Tier C: the file range that holds block l's seven matrices (they are
 // contiguous in the files llama.cpp and strata-synth write), 4 KiB aligned
 // at its start for direct I/O, and each matrix's place in it.
@@ -847,6 +871,8 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     if (enqueue_step(e, 1, 0, err) != 0)
         goto fail;
     TRY(cudaStreamSynchronize(e->stream), "the first step");
+    if (warm_prefill(e, err))
+        goto fail;
     if (e->use_graph) {
         cudaGraph_t g;
         TRY(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal), "capturing the step");
