@@ -157,12 +157,12 @@ summarize() {
             pbest = rest > 0 ? rest : p1
             pratio = pknown && pfl > 0 && pbest > 0 ? sprintf("%.2f", pbest * pfl / n1) : "-"
             fl = known ? sprintf("%.2f", floor * 1e3) : "-"
-            printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f GB | %s | %s | %.2f / %.2f | %.0f / %s | %s | %s | %.2f / %.2f GB | %.2f GB |\n",
+            printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f GB | %s | %s | %.2f / %.2f | %.0f / %s | %s | %s | %.2f / %.2f / %.2f GB | %.2f GB |\n",
                 name, eng, tps, v[1, "step_ms_p50"], v[1, "step_ms_p99"], v[1, "step_ms_max"],
                 a / 1e9, b / 1e9, c / 1e9, fl, ratio, v[1, "link_busy_ms_per_token"],
                 v[1, "stall_ms_per_token"], p1, (rest > 0 ? sprintf("%.0f", rest) : "-"), pfloor, pratio,
-                v[1, "device_used_bytes"] / 1e9,
-                plan_dev / 1e9, v[1, "peak_rss_bytes"] / 1e9
+                v[1, "device_arena_bytes"] / 1e9, plan_dev / 1e9, v[1, "device_used_bytes"] / 1e9,
+                v[1, "peak_rss_bytes"] / 1e9
             printf "{\"case\": \"%s\", \"engine\": \"%s\", \"decode_tps\": %s, \"step_ms_p50\": %s, \"step_ms_p99\": %s, \"step_ms_max\": %s, \"bytes_a\": %.0f, \"bytes_b\": %.0f, \"bytes_c\": %.0f, \"floor_ms\": %s, \"floor_over_achieved\": %s, \"prefill_tps\": %s, \"prefill_first512_tps\": %.1f, \"prefill_rest_tps\": %s, \"prefill_floor_tps\": %s, \"peak_rss_bytes\": %s}\n",
                 name, eng, tps, v[1, "step_ms_p50"], v[1, "step_ms_p99"], v[1, "step_ms_max"],
                 a, b, c, known ? floor * 1e3 : "null", ratio == "-" ? "null" : ratio,
@@ -204,6 +204,6 @@ for k in h2d_measured_gbps h2d_pageable_gbps d2h_measured_gbps h2d_during_d2h_gb
 done
 echo
 echo
-echo "| case | engine | tok/s | ms/tok p50 | p99 | max | bytes/tok A / B / C | floor ms | floor/achieved | link busy / stall ms/tok | prefill tok/s: first 512 / rest | prefill floor tok/s (link) | prefill achieved/floor | VRAM used / planned | peak RSS |"
+echo "| case | engine | tok/s | ms/tok p50 | p99 | max | bytes/tok A / B / C | floor ms | floor/achieved | link busy / stall ms/tok | prefill tok/s: first 512 / rest | prefill floor tok/s (link) | prefill achieved/floor | VRAM arena / planned / used | peak RSS |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 cat "$ROWS"

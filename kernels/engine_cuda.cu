@@ -28,6 +28,7 @@ extern "C" {
 #include "dequant.h"
 #include "disk_reader.h"
 #include "engine.h"
+#include "gpu_work.h"
 #include "model.h"
 #include "progress.h"
 #include "quant.h"
@@ -42,7 +43,7 @@ extern "C" {
 // a streamed block crosses the link once per chunk. From PREFILL_GEMM_MIN
 // tokens on, a chunk's matrices are GEMMs on the tensor cores (weights
 // dequantized to f16 once per chunk, cuBLAS); below, GEMVs per token.
-#define PREFILL_CHUNK 512
+#define PREFILL_CHUNK GPU_WORK_CHUNK
 #define PREFILL_GEMM_MIN 32
 
 static int g_alloc_count; // cudaMalloc/cudaMallocHost calls, ever
@@ -228,41 +229,40 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     e->output = carve(base, &off, stored_bytes(m->output));
     e->output_norm = (const float *)carve(base, &off, c->dim * 4);
     e->rope_freqs = m->rope_freqs ? (const float *)carve(base, &off, c->rope_dim / 2 * 4) : NULL;
-    e->rope_cs = (float *)carve(base, &off, (size_t)e->n_ctx * c->rope_dim * 4);
-    e->x = (float *)carve(base, &off, (size_t)PREFILL_CHUNK * c->dim * 4);
-    e->xg = (float *)carve(base, &off, (size_t)PREFILL_CHUNK * c->dim * 4);
-    e->rs = (float *)carve(base, &off, PREFILL_CHUNK * 4);
-    e->q = (float *)carve(base, &off, (size_t)(e->q_dim + 2 * e->kv_dim) * 4);
+    // the working buffers: one layout with the plan's count of them
+    struct gpu_work_dims wd = {c->dim, e->q_dim, e->kv_dim, c->ffn_dim, c->n_vocab,
+                               c->n_heads, c->n_kv_heads, c->head_dim, c->rope_dim, e->n_ctx};
+    struct gpu_work w;
+    gpu_work_layout(&wd, &w);
+    uint8_t *wb = (uint8_t *)carve(base, &off, w.total);
+#define WORK(i) (wb ? (void *)(wb + w.off[i]) : NULL)
+    e->rope_cs = (float *)WORK(GW_ROPE_CS);
+    e->x = (float *)WORK(GW_X);
+    e->xg = (float *)WORK(GW_XG);
+    e->rs = (float *)WORK(GW_RS);
+    e->q = (float *)WORK(GW_QKV);
     e->k = e->q ? e->q + e->q_dim : NULL;
     e->v = e->k ? e->k + e->kv_dim : NULL;
-    e->att = (float *)carve(base, &off, e->q_dim * 4);
-    e->hb = (float *)carve(base, &off, c->ffn_dim * 4);
-    e->hb2 = (float *)carve(base, &off, c->ffn_dim * 4);
-    e->logits = (float *)carve(base, &off, (size_t)c->n_vocab * 4);
-    e->gemv_part = (float *)carve(base, &off, (size_t)c->dim * 4); // >= blocks of a dim-row GEMV
-    e->gemv_count = (unsigned *)carve(base, &off, 4);
-    e->attn_splits = ops_attention_splits(c->n_kv_heads, e->n_ctx);
-    e->attn_scratch = (float *)carve(base, &off, ops_attention_scratch_floats(
-                                                     c->n_heads, c->head_dim, e->attn_splits) * 4);
-    e->attn_counts = (unsigned *)carve(base, &off, c->n_kv_heads * 4);
-    size_t P = PREFILL_CHUNK, qkv_rows = e->q_dim + 2 * e->kv_dim;
-    size_t w16 = qkv_rows * c->dim; // the largest matrix (Q|K|V together)
-    if ((size_t)e->q_dim * c->dim > w16)
-        w16 = (size_t)e->q_dim * c->dim;
-    if ((size_t)c->ffn_dim * c->dim > w16)
-        w16 = (size_t)c->ffn_dim * c->dim;
-    size_t wide = c->dim > e->q_dim ? c->dim : e->q_dim;
-    wide = wide > c->ffn_dim ? wide : c->ffn_dim;
-    e->blas_ws = carve(base, &off, PREFILL_GEMM_WORKSPACE_BYTES);
-    e->w16 = (uint16_t *)carve(base, &off, w16 * 2);
-    e->a16 = (uint16_t *)carve(base, &off, P * wide * 2);
-    e->c_qkv = (float *)carve(base, &off, P * qkv_rows * 4);
-    e->c_att = (float *)carve(base, &off, P * e->q_dim * 4);
-    e->c_hb = (float *)carve(base, &off, P * c->ffn_dim * 4);
-    e->c_hb2 = (float *)carve(base, &off, P * c->ffn_dim * 4);
-    e->c_tmp = (float *)carve(base, &off, P * c->dim * 4);
-    e->d_pos = (uint32_t *)carve(base, &off, PREFILL_CHUNK * 4);
-    e->d_argmax = (int32_t *)carve(base, &off, 4);
+    e->att = (float *)WORK(GW_ATT);
+    e->hb = (float *)WORK(GW_HB);
+    e->hb2 = (float *)WORK(GW_HB2);
+    e->logits = (float *)WORK(GW_LOGITS);
+    e->gemv_part = (float *)WORK(GW_GEMV_PART);
+    e->gemv_count = (unsigned *)WORK(GW_GEMV_COUNT);
+    e->attn_splits = w.attn_splits;
+    e->attn_scratch = (float *)WORK(GW_ATTN_SCRATCH);
+    e->attn_counts = (unsigned *)WORK(GW_ATTN_COUNTS);
+    e->blas_ws = WORK(GW_GEMM_WS);
+    e->w16 = (uint16_t *)WORK(GW_W16);
+    e->a16 = (uint16_t *)WORK(GW_A16);
+    e->c_qkv = (float *)WORK(GW_C_QKV);
+    e->c_att = (float *)WORK(GW_C_ATT);
+    e->c_hb = (float *)WORK(GW_C_HB);
+    e->c_hb2 = (float *)WORK(GW_C_HB2);
+    e->c_tmp = (float *)WORK(GW_C_TMP);
+    e->d_pos = (uint32_t *)WORK(GW_POS);
+    e->d_argmax = (int32_t *)WORK(GW_ARGMAX);
+#undef WORK
     e->slots = (uint8_t *)carve(base, &off, (size_t)e->n_slots * e->slot_bytes);
     return off;
 }
@@ -763,7 +763,7 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     layout_host(e, e->host);
     TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking), "creating a stream");
     TRY(cudaStreamCreateWithFlags(&e->copy_stream, cudaStreamNonBlocking), "creating a stream");
-    if (prefill_gemm_init(&e->blas, e->blas_ws, PREFILL_GEMM_WORKSPACE_BYTES, e->stream)) {
+    if (prefill_gemm_init(&e->blas, e->blas_ws, GPU_WORK_GEMM_WORKSPACE, e->stream)) {
         st_errmsg(err, "strata: cuBLAS: could not create its handle");
         goto fail;
     }

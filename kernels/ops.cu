@@ -5,6 +5,7 @@
 // Llama-3.1-8B that is 0.5 GB per token, a tenth of the weights, so it is
 // split over the sequence and reads each K/V row once per KV head.
 #include "ops.h"
+#include "gpu_work.h"
 #include "gemv_epi.cuh"
 
 #include <cuda_fp16.h>
@@ -88,24 +89,7 @@ static __device__ __forceinline__ float rope_elem(const float *x, int d,
 
 // ---- decode attention: rope, KV store and flash-decoding in one launch -----
 #define ATTN_THREADS 256
-#define ATTN_MIN_SPLIT 32      // positions: shorter splits cost more to merge than they save
-#define ATTN_MAX_SPLIT_LEN 512 // positions per split at most (shared memory for the scores)
-#define ATTN_SMS 132           // H100 SXM: about two blocks per SM at long context
-
-extern "C" int ops_attention_splits(int n_kv_heads, int n_ctx)
-{
-    int fill = (2 * ATTN_SMS + n_kv_heads - 1) / n_kv_heads;
-    int by_len = (n_ctx + ATTN_MAX_SPLIT_LEN - 1) / ATTN_MAX_SPLIT_LEN;
-    int most = (n_ctx + ATTN_MIN_SPLIT - 1) / ATTN_MIN_SPLIT;
-    int s = fill > by_len ? fill : by_len;
-    s = s < most ? s : most;
-    return s < 1 ? 1 : s;
-}
-
-extern "C" size_t ops_attention_scratch_floats(int n_heads, int head_dim, int max_splits)
-{
-    return (size_t)n_heads * max_splits * (2 + head_dim);
-}
+// ATTN_MIN_SPLIT, ATTN_MAX_SPLIT_LEN, ATTN_SMS and the split count: gpu_work.h
 
 // Positions this token's attention covers split by split: n = pos + 1
 // positions in nsplit splits of per (the last one shorter), at most

@@ -41,10 +41,10 @@ struct ops_rope_params {
  * engine: [kv_head][n_ctx][head_dim]), and writes out[h] = softmax(q[h] .
  * K[0..pos] / sqrt(head_dim)) V[0..pos] for every query head h. Split over
  * the sequence (flash-decoding) into at most max_splits splits
- * (ops_attention_splits) so one token fills the GPU at long context; the
+ * (gpu_work_attn_splits) so one token fills the GPU at long context; the
  * splits of a KV head are merged by the last of its blocks to finish.
  * The angles come from p->cs_table (required). scratch:
- * ops_attention_scratch_floats floats; counts: n_kv_heads
+ * gpu_work_attn_scratch_floats floats; counts: n_kv_heads
  * unsigned, zero before the first call (the kernel leaves them zero).
  * q, k, v are not modified. head_dim must be a multiple of 8, at most 512;
  * query heads per KV head at most 16. Returns 0, or -1 when the shape is
@@ -54,10 +54,7 @@ int ops_attention(float *out, const float *q, const float *k, const float *v,
                   const struct ops_rope_params *p, int max_splits, float *scratch,
                   unsigned *counts, cudaStream_t s);
 
-/* The split count for a context of n_ctx (a pure function of it and the
- * KV heads), its scratch floats and the kernel's shared memory. */
-int ops_attention_splits(int n_kv_heads, int n_ctx);
-size_t ops_attention_scratch_floats(int n_heads, int head_dim, int max_splits);
+/* The kernel's shared memory (the split count and its scratch: gpu_work.h). */
 size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int n_ctx, int max_splits);
 
 /* Index of the largest of n floats (the first one on ties), written to

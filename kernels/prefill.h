@@ -24,19 +24,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gpu_work.h"
 #include "ops.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Tokens per chunk the kernels are sized and tested for (any n_tok works). */
-#define PREFILL_MAX_CHUNK 512
-
-/* cuBLAS workspace to carve from the arena: NVIDIA recommends 32 MiB on
- * Hopper (4 MiB before); with less, cuBLAS may pick slower kernels. Must be
- * 256-byte aligned. */
-#define PREFILL_GEMM_WORKSPACE_BYTES ((size_t)32 << 20)
+/* Tokens per chunk the kernels are sized and tested for (any n_tok works)
+ * and cuBLAS's workspace, 256-byte aligned in the arena: gpu_work.h. */
+#define PREFILL_MAX_CHUNK GPU_WORK_CHUNK
+#define PREFILL_GEMM_WORKSPACE_BYTES ((size_t)GPU_WORK_GEMM_WORKSPACE)
 
 /* out (rows, cols) f16 row-major = the GGUF matrix w (rows rows of
  * ggml_row_size(type, cols) bytes, laid end to end) dequantized: each value

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_work.h"
 #include "quant.h"
 #include "quantize.h"
 #include "size.h"
@@ -160,19 +161,55 @@ static uint32_t choose_resident(const uint64_t *layer, const uint64_t *need, uin
     return k;
 }
 
-/* Refuses a budget that cannot hold the fixed part, blaming the context when
- * the KV cache is what does not fit. */
-static int refuse_fixed(const struct model_facts *f, uint32_t ctx, uint64_t fixed,
-                        uint64_t kv, uint64_t budget, const char *budget_name,
-                        struct st_err *err)
+/* Bytes of the KV cache in F16 for ctx tokens. */
+static uint64_t kv_bytes(const struct model_facts *f, uint32_t ctx)
 {
-    /* bytes each context token costs: K and V in F16, plus its score column */
-    uint64_t per_tok = 2ull * f->n_layers * f->n_kv_heads * f->head_dim * 2 +
-                       4ull * PLAN_PREFILL_TOKENS * f->n_heads;
-    uint64_t base = fixed - kv - 4ull * PLAN_PREFILL_TOKENS * f->n_heads * ctx;
+    return 2ull * f->n_layers * f->n_kv_heads * f->head_dim * ctx * 2;
+}
+
+/* Bytes of the activations and scratch. GPU: the CUDA engine's working
+ * buffers (gpu_work.h: a 512-token prompt chunk, the largest matrix in f16
+ * for the chunk GEMMs, cuBLAS's workspace), with rope_dim = head_dim, the
+ * most it can be. CPU: B = PLAN_PREFILL_TOKENS tokens per batch (plan.h). */
+static uint64_t act_bytes(const struct model_facts *f, uint32_t ctx, int gpu)
+{
+    uint64_t q = (uint64_t)f->n_heads * f->head_dim, kvd = (uint64_t)f->n_kv_heads * f->head_dim;
+    if (gpu) {
+        struct gpu_work_dims d = {f->n_embd, (uint32_t)q, (uint32_t)kvd, f->n_ff, f->n_vocab,
+                                  f->n_heads, f->n_kv_heads, f->head_dim, f->head_dim, ctx};
+        struct gpu_work w;
+        gpu_work_layout(&d, &w);
+        return w.total;
+    }
+    return 4ull * PLAN_PREFILL_TOKENS *
+               (4ull * f->n_embd + q + 2 * kvd + 2ull * f->n_ff + (uint64_t)f->n_heads * ctx) +
+           4ull * f->n_vocab;
+}
+
+/* What the context costs in the main arena: KV cache and activations. */
+static uint64_t ctx_bytes(const struct model_facts *f, uint32_t ctx, int gpu)
+{
+    return align_up(kv_bytes(f, ctx)) + align_up(act_bytes(f, ctx, gpu));
+}
+
+/* Refuses a budget that cannot hold the fixed part, blaming the context when
+ * a shorter one would fit (and saying how long it may be). */
+static int refuse_fixed(const struct model_facts *f, uint32_t ctx, uint64_t fixed, int gpu,
+                        uint64_t budget, const char *budget_name, struct st_err *err)
+{
+    uint64_t base = fixed - ctx_bytes(f, ctx, gpu);
     char want[160];
-    if (base + 64 * per_tok < budget) {
-        uint64_t max_ctx = (budget - base) / per_tok;
+    if (ctx > 64 && base + ctx_bytes(f, 64, gpu) <= budget) {
+        uint32_t lo = 64, hi = ctx; /* fits at lo, not at hi */
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (base + ctx_bytes(f, mid, gpu) <= budget)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        uint64_t max_ctx = lo;
+        uint64_t kv = kv_bytes(f, ctx);
         snprintf(want, sizeof want, "at most %llu tokens within the %s budget of %s",
                  (unsigned long long)max_ctx, budget_name, SZ(budget));
         return st_errf(err, "plan", "--ctx", want, "%u (KV cache %s)", ctx, SZ(kv));
@@ -250,11 +287,8 @@ int plan_make(struct plan *p, const struct profile *prof,
     }
 
     /* ---- sizes ---- */
-    uint64_t kv = 2ull * f->n_layers * f->n_kv_heads * f->head_dim * ctx * 2;
-    uint64_t q = (uint64_t)f->n_heads * f->head_dim, kvd = (uint64_t)f->n_kv_heads * f->head_dim;
-    uint64_t act = 4ull * PLAN_PREFILL_TOKENS *
-                       (4ull * f->n_embd + q + 2 * kvd + 2ull * f->n_ff + (uint64_t)f->n_heads * ctx) +
-                   4ull * f->n_vocab;
+    uint64_t kv = kv_bytes(f, ctx), act = act_bytes(f, ctx, p->gpu);
+    uint64_t scratch = p->gpu ? 0 : PLAN_SCRATCH_BYTES; /* GPU: in act (gpu_work.h) */
     /* layer: a block as the file holds it (VRAM, disk); layer_b: as the
      * pinned host tier holds it, re-quantized by --stream-type (GPU only:
      * the CPU plan has no tier B) */
@@ -276,7 +310,7 @@ int plan_make(struct plan *p, const struct profile *prof,
             p->small_bytes += align_up(t->bytes);
     }
     uint64_t fixed = p->head_bytes + p->small_bytes + align_up(kv) + align_up(act) +
-                     align_up(PLAN_SCRATCH_BYTES);
+                     align_up(scratch);
     uint64_t all_layers = 0;
     for (uint32_t l = 0; l < f->n_layers; l++)
         all_layers += layer[l];
@@ -288,7 +322,7 @@ int plan_make(struct plan *p, const struct profile *prof,
     memset(res, 1, sizeof res);
     if (p->gpu) {
         if (fixed > p->vram_budget)
-            return refuse_fixed(f, ctx, fixed, align_up(kv), p->vram_budget, "VRAM", err);
+            return refuse_fixed(f, ctx, fixed, 1, p->vram_budget, "VRAM", err);
         /* Slots hold streamed blocks as they arrive: re-quantized from
          * tier B (layer_b); a tier-C block arrives as the file holds it, so
          * when the first sizing leaves blocks on disk, size again for them. */
@@ -341,7 +375,7 @@ int plan_make(struct plan *p, const struct profile *prof,
         /* CPU: one host arena; the head, embedding and small tensors all there */
         fixed += p->embd_bytes;
         if (fixed > p->ram_budget)
-            return refuse_fixed(f, ctx, fixed, align_up(kv), p->ram_budget, "RAM", err);
+            return refuse_fixed(f, ctx, fixed, 0, p->ram_budget, "RAM", err);
         n_b = 0;
         if (fixed + all_layers <= p->ram_budget) {
             n_a = f->n_layers;
@@ -424,9 +458,8 @@ int plan_make(struct plan *p, const struct profile *prof,
     struct plan_buffer *b = p->buf;
     b[PLAN_BUF_KV] = (struct plan_buffer){main_arena, arena_take(&used[main_arena], kv), kv};
     b[PLAN_BUF_ACT] = (struct plan_buffer){main_arena, arena_take(&used[main_arena], act), act};
-    b[PLAN_BUF_SCRATCH] = (struct plan_buffer){main_arena, arena_take(&used[main_arena],
-                                                                      PLAN_SCRATCH_BYTES),
-                                               PLAN_SCRATCH_BYTES};
+    b[PLAN_BUF_SCRATCH] =
+        (struct plan_buffer){main_arena, arena_take(&used[main_arena], scratch), scratch};
     uint64_t slots = (uint64_t)p->n_slots * p->slot_bytes;
     if (p->gpu && streams)
         b[PLAN_BUF_SLOTS] = (struct plan_buffer){PLAN_ARENA_DEVICE,
@@ -561,9 +594,14 @@ int plan_table(const struct plan *p, const struct profile *prof,
             PUT("    %-22s %12s  F16, %u tokens x %u blocks x %u kv heads x %u x 2\n",
                 "KV cache", SZ(p->buf[PLAN_BUF_KV].bytes), p->ctx, f->n_layers, f->n_kv_heads,
                 f->head_dim);
-            PUT("    %-22s %12s  %d-token batch\n", "activations", SZ(p->buf[PLAN_BUF_ACT].bytes),
-                PLAN_PREFILL_TOKENS);
-            PUT("    %-22s %12s\n", "scratch", SZ(p->buf[PLAN_BUF_SCRATCH].bytes));
+            if (p->gpu) {
+                PUT("    %-22s %12s  %u-token prompt chunk, f16 matrix, GEMM workspace\n",
+                    "working buffers", SZ(p->buf[PLAN_BUF_ACT].bytes), GPU_WORK_CHUNK);
+            } else {
+                PUT("    %-22s %12s  %d-token batch\n", "activations",
+                    SZ(p->buf[PLAN_BUF_ACT].bytes), PLAN_PREFILL_TOKENS);
+                PUT("    %-22s %12s\n", "scratch", SZ(p->buf[PLAN_BUF_SCRATCH].bytes));
+            }
         }
         if (arena == PLAN_ARENA_DEVICE && p->n_slots)
             PUT("    %-22s %12s  %u x %s (the largest streamed block)\n", "streaming slots",

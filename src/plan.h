@@ -22,7 +22,10 @@
  * CPU plan (no GPU, or --cpu): one host arena holds everything "resident";
  *   blocks past the RAM budget are tier C.
  *
- * Activations + scratch (bytes), B = PLAN_PREFILL_TOKENS tokens per batch:
+ * Activations + scratch (bytes). GPU: the CUDA engine's working buffers,
+ *   laid out by gpu_work.h for both the engine and the plan (a 512-token
+ *   prompt chunk, the largest block matrix in f16, cuBLAS's workspace, the
+ *   decode step's vectors). CPU, B = PLAN_PREFILL_TOKENS tokens per batch:
  *   act = 4 * B * (4*n_embd + n_heads*head_dim + 2*n_kv_heads*head_dim
  *                  + 2*n_ff + n_heads*ctx) + 4 * n_vocab
  *   (residual, norm output, attention output, FFN output; q, k, v; gate and

@@ -16,6 +16,7 @@ extern "C" {
 #include "half.h"
 }
 #include "ops.h"
+#include "gpu_work.h"
 
 #define CK(call)                                                                  \
     do {                                                                          \
@@ -154,8 +155,8 @@ static void test_attention(int n_heads, int n_kv, int hd, int neox, float theta,
     uint16_t *dkc = (uint16_t *)dalloc(cache * 2), *dvc = (uint16_t *)dalloc(cache * 2);
     float *dq = (float *)dalloc(qn * 4), *dk = (float *)dalloc(kn * 4), *dv = (float *)dalloc(kn * 4);
     float *dff = (float *)dalloc(half_rot * 4), *dout = (float *)dalloc(qn * 4);
-    int splits = ops_attention_splits(n_kv, n_ctx);
-    float *dscr = (float *)dalloc(ops_attention_scratch_floats(n_heads, hd, splits) * 4);
+    int splits = gpu_work_attn_splits(n_kv, n_ctx);
+    float *dscr = (float *)dalloc(gpu_work_attn_scratch_floats(n_heads, hd, splits) * 4);
     unsigned *dcnt = (unsigned *)dalloc(n_kv * 4);
     uint32_t *dpos = (uint32_t *)dalloc(4);
     CK(cudaMemset(dcnt, 0, n_kv * 4));

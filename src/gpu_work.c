@@ -1,0 +1,58 @@
+/* gpu_work.c - the CUDA engine's working buffers (gpu_work.h). */
+#include "gpu_work.h"
+
+int gpu_work_attn_splits(int n_kv_heads, int n_ctx)
+{
+    int fill = (2 * ATTN_SMS + n_kv_heads - 1) / n_kv_heads;
+    int by_len = (n_ctx + ATTN_MAX_SPLIT_LEN - 1) / ATTN_MAX_SPLIT_LEN;
+    int most = (n_ctx + ATTN_MIN_SPLIT - 1) / ATTN_MIN_SPLIT;
+    int s = fill > by_len ? fill : by_len;
+    s = s < most ? s : most;
+    return s < 1 ? 1 : s;
+}
+
+size_t gpu_work_attn_scratch_floats(int n_heads, int head_dim, int max_splits)
+{
+    return (size_t)n_heads * max_splits * (2 + head_dim);
+}
+
+static uint64_t max3(uint64_t a, uint64_t b, uint64_t c)
+{
+    uint64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+void gpu_work_layout(const struct gpu_work_dims *d, struct gpu_work *w)
+{
+    const uint64_t P = GPU_WORK_CHUNK, qkv = (uint64_t)d->q_dim + 2ull * d->kv_dim;
+    uint64_t *b = w->bytes;
+    w->attn_splits = gpu_work_attn_splits((int)d->n_kv_heads, (int)d->n_ctx);
+    b[GW_ROPE_CS] = (uint64_t)d->n_ctx * d->rope_dim * 4;
+    b[GW_X] = b[GW_XG] = P * d->dim * 4;
+    b[GW_RS] = P * 4;
+    b[GW_QKV] = qkv * 4;
+    b[GW_ATT] = (uint64_t)d->q_dim * 4;
+    b[GW_HB] = b[GW_HB2] = (uint64_t)d->ffn_dim * 4;
+    b[GW_LOGITS] = (uint64_t)d->n_vocab * 4;
+    b[GW_GEMV_PART] = (uint64_t)d->dim * 4; /* >= the blocks of a dim-row GEMV */
+    b[GW_GEMV_COUNT] = 4;
+    b[GW_ATTN_SCRATCH] =
+        gpu_work_attn_scratch_floats((int)d->n_heads, (int)d->head_dim, w->attn_splits) * 4;
+    b[GW_ATTN_COUNTS] = (uint64_t)d->n_kv_heads * 4;
+    b[GW_GEMM_WS] = GPU_WORK_GEMM_WORKSPACE;
+    /* the largest matrix: Q|K|V dequantized together, wo, or gate/up/down */
+    b[GW_W16] = max3(qkv, d->q_dim, d->ffn_dim) * d->dim * 2;
+    b[GW_A16] = P * max3(d->dim, d->q_dim, d->ffn_dim) * 2;
+    b[GW_C_QKV] = P * qkv * 4;
+    b[GW_C_ATT] = P * d->q_dim * 4;
+    b[GW_C_HB] = b[GW_C_HB2] = P * d->ffn_dim * 4;
+    b[GW_C_TMP] = P * d->dim * 4;
+    b[GW_POS] = P * 4;
+    b[GW_ARGMAX] = 4;
+    uint64_t off = 0;
+    for (int i = 0; i < GW_COUNT; i++) {
+        w->off[i] = off;
+        off = (off + b[i] + GPU_WORK_ALIGN - 1) / GPU_WORK_ALIGN * GPU_WORK_ALIGN;
+    }
+    w->total = off;
+}

@@ -1,0 +1,83 @@
+/* gpu_work.h - the CUDA engine's working buffers in the device arena
+ * (activations of a prompt chunk, the decode step's vectors, attention and
+ * GEMM scratch): one layout, so that the plan counts exactly what the
+ * engine places (kernels/engine_cuda.cu takes its pointers from here, the
+ * plan its PLAN_BUF_ACT size).
+ *
+ * Pure functions of the model's shapes and the context length: no CUDA. */
+#ifndef STRATA_GPU_WORK_H
+#define STRATA_GPU_WORK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Tokens of a prompt chunk: each block runs for all of them while its
+ * weights are at hand (a streamed block crosses the link once per chunk). */
+#define GPU_WORK_CHUNK 512u
+/* cuBLAS's workspace for the chunk GEMMs, in the arena so that no call
+ * allocates: NVIDIA recommends 32 MiB on Hopper (4 MiB before); with less,
+ * cuBLAS may pick slower kernels. */
+#define GPU_WORK_GEMM_WORKSPACE ((uint64_t)32 << 20)
+#define GPU_WORK_ALIGN 256u
+
+/* Flash-decoding splits (kernels/ops.cu): at least ATTN_MIN_SPLIT positions
+ * per split (shorter ones cost more to merge than they save), at most
+ * ATTN_MAX_SPLIT_LEN (shared memory for the scores), and enough splits for
+ * about two blocks per SM of an H100 SXM (ATTN_SMS) at long context. */
+#define ATTN_MIN_SPLIT 32
+#define ATTN_MAX_SPLIT_LEN 512
+#define ATTN_SMS 132
+
+/* Splits of the decode attention for a context of n_ctx positions. */
+int gpu_work_attn_splits(int n_kv_heads, int n_ctx);
+/* Floats of its partial results (per head and split: max, sum, head_dim). */
+size_t gpu_work_attn_scratch_floats(int n_heads, int head_dim, int max_splits);
+
+struct gpu_work_dims {
+    uint32_t dim, q_dim, kv_dim, ffn_dim, n_vocab;
+    uint32_t n_heads, n_kv_heads, head_dim, rope_dim, n_ctx;
+};
+
+enum gpu_work_buf {
+    GW_ROPE_CS,     /* n_ctx x rope_dim f32: the rope angles of every position */
+    GW_X,           /* chunk x dim f32: the residual stream */
+    GW_XG,          /* chunk x dim f32: the next projection's input (x * g) */
+    GW_RS,          /* chunk f32: its RMSNorm scale */
+    GW_QKV,         /* q|k|v of one token, f32 */
+    GW_ATT,         /* q_dim f32: attention output of one token */
+    GW_HB, GW_HB2,  /* ffn_dim f32 each */
+    GW_LOGITS,      /* n_vocab f32 */
+    GW_GEMV_PART,   /* dim f32: per-block partial sums of squares (gemv_epi) */
+    GW_GEMV_COUNT,  /* its ticket */
+    GW_ATTN_SCRATCH,/* flash-decoding partials */
+    GW_ATTN_COUNTS, /* their tickets, one per KV head */
+    GW_GEMM_WS,     /* cuBLAS workspace */
+    GW_W16,         /* the largest block matrix in f16 (prefill dequant) */
+    GW_A16,         /* chunk x widest f16: a GEMM's activation input */
+    GW_C_QKV,       /* chunk x (q_dim + 2 kv_dim) f32 */
+    GW_C_ATT,       /* chunk x q_dim f32 */
+    GW_C_HB, GW_C_HB2, /* chunk x ffn_dim f32 each */
+    GW_C_TMP,       /* chunk x dim f32 */
+    GW_POS,         /* chunk u32: positions */
+    GW_ARGMAX,      /* one i32 */
+    GW_COUNT
+};
+
+struct gpu_work {
+    uint64_t off[GW_COUNT]; /* from the start of the working area, aligned */
+    uint64_t bytes[GW_COUNT];
+    uint64_t total;         /* the working area, GPU_WORK_ALIGN aligned */
+    int attn_splits;
+};
+
+void gpu_work_layout(const struct gpu_work_dims *d, struct gpu_work *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
