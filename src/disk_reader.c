@@ -10,12 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* stop() takes effect within one request */
-#define READ_CHUNK DISK_READER_CHUNK
 #define MAX_RANGES 1024
 
 struct disk_reader {
     int fd;
+    struct aio *aio;
     int direct;
     const char *path;
     uint64_t file_size;
@@ -57,20 +56,10 @@ static int read_range(struct disk_reader *r, uint32_t i, uint8_t *dst, uint64_t 
     uint64_t want = r->length[i];  /* bytes the block needs */
     uint64_t asked = round_up(want); /* what direct I/O reads: past EOF for
                                         the last block, which is fine */
-    uint64_t done = 0;
-    while (done < want) {
-        uint64_t n = asked - done < READ_CHUNK ? asked - done : READ_CHUNK;
-        ssize_t got = pread(r->fd, dst + done, n, (off_t)(off + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return st_errf(err, r->path, "streamed block read", "the bytes of the block",
-                           "a read error at byte %llu (%s)",
-                           (unsigned long long)(off + done), strerror(errno));
-        if (got == 0)
-            break;
-        done += (uint64_t)got;
-    }
+    int64_t got = aio_read(r->aio, dst, asked, off, err);
+    if (got < 0)
+        return -1;
+    uint64_t done = (uint64_t)got;
     if (done < want)
         return st_errf(err, r->path, "streamed block read",
                        "the whole block (the file changed since it was planned?)",
@@ -149,6 +138,12 @@ struct disk_reader *disk_reader_start(const char *path, const uint64_t *offset,
         return NULL;
     }
     r->file_size = (uint64_t)st.st_size;
+    r->aio = aio_open(r->fd, path, DISK_READER_DEPTH, AIO_ANY, err);
+    if (!r->aio) {
+        close(r->fd);
+        free(r);
+        return NULL;
+    }
     memcpy(r->offset, offset, n_ranges * sizeof *offset);
     memcpy(r->length, length, n_ranges * sizeof *length);
     r->n_ranges = n_ranges;
@@ -158,6 +153,7 @@ struct disk_reader *disk_reader_start(const char *path, const uint64_t *offset,
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->thread, NULL, reader_main, r) != 0) {
+        aio_close(r->aio);
         close(r->fd);
         free(r);
         return st_errmsg(err, "%s: disk reader: cannot start a thread", path), NULL;
@@ -214,6 +210,11 @@ int disk_reader_direct(const struct disk_reader *r)
     return r->direct;
 }
 
+const char *disk_reader_io(const struct disk_reader *r)
+{
+    return aio_backend_name(r->aio);
+}
+
 void disk_reader_stop(struct disk_reader *r)
 {
     if (!r)
@@ -223,6 +224,7 @@ void disk_reader_stop(struct disk_reader *r)
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);
+    aio_close(r->aio);
     close(r->fd);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);

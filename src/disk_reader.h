@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "aio.h"
 #include "error.h"
 
 #ifdef __cplusplus
@@ -22,11 +23,10 @@ extern "C" {
 #endif
 
 #define DISK_READER_ALIGN 4096u /* direct I/O: offsets, lengths, buffers */
-/* Bytes per read request: large enough to keep a device queue busy, and
- * what configure --measure reads with too, so the disk floor it records is
- * the one the reader meets (16 MiB requests measured 0.77 GB/s where the
- * reader got 1.8 GB/s on the H100 machine's virtio disk). */
-#define DISK_READER_CHUNK (64u << 20)
+/* A block is read as requests of AIO_REQUEST_BYTES, DISK_READER_DEPTH of
+ * them in flight (aio.h: io_uring, else threads); configure --measure reads
+ * the same way, so the disk floor it records is the one the reader meets. */
+#define DISK_READER_DEPTH AIO_DEFAULT_DEPTH
 
 struct disk_reader;
 
@@ -51,12 +51,14 @@ void disk_reader_release(struct disk_reader *r, uint64_t job);
 /* 0, or -1 with the reader's one-line error copied into err. */
 int disk_reader_error(struct disk_reader *r, struct st_err *err);
 
-/* Seconds the thread spent reading, bytes read; 1 when O_DIRECT is on. */
+/* Seconds the thread spent reading, bytes read; 1 when O_DIRECT is on;
+ * how it reads ("io_uring" or "threads"). */
 double disk_reader_busy_s(struct disk_reader *r);
 uint64_t disk_reader_bytes(struct disk_reader *r);
 int disk_reader_direct(const struct disk_reader *r);
+const char *disk_reader_io(const struct disk_reader *r);
 
-/* Stops the thread (it finishes or abandons its current read) and frees. */
+/* Stops the thread (it finishes its current block first) and frees. */
 void disk_reader_stop(struct disk_reader *r);
 
 #ifdef __cplusplus

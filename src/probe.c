@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aio.h"
 #include "disk_reader.h"
 
 void probe_roots_default(struct probe_roots *r)
@@ -444,32 +445,42 @@ int probe_machine(const struct probe_roots *r, const char *gpu_text,
 int probe_read_bw(const char *path, uint64_t max_bytes, double *gbps,
                   struct st_err *err)
 {
-    /* the tier-C reader's request size and alignment (disk_reader.h) */
-    enum { CHUNK = DISK_READER_CHUNK, ALIGN = DISK_READER_ALIGN };
+    /* as the tier-C reader reads (disk_reader.h): aligned requests of
+     * AIO_REQUEST_BYTES, DISK_READER_DEPTH in flight, spans of two rounds */
+    const uint64_t CHUNK = 2ull * DISK_READER_DEPTH * AIO_REQUEST_BYTES;
+    enum { ALIGN = DISK_READER_ALIGN };
     int fd = open(path, O_RDONLY | O_DIRECT);
     if (fd < 0)
         return st_errmsg(err, "%s: cannot open with O_DIRECT: %s", path, strerror(errno));
     void *buf = NULL;
     if (posix_memalign(&buf, ALIGN, CHUNK)) {
         close(fd);
-        return st_errmsg(err, "%s: out of memory for a %u MiB buffer", path, CHUNK >> 20);
+        return st_errmsg(err, "%s: out of memory for a %llu MiB buffer", path,
+                         (unsigned long long)(CHUNK >> 20));
+    }
+    struct aio *a = aio_open(fd, path, DISK_READER_DEPTH, AIO_ANY, err);
+    if (!a) {
+        free(buf);
+        close(fd);
+        return -1;
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t total = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, CHUNK);
+        int64_t n = aio_read(a, buf, CHUNK, total, err);
         if (n < 0) {
-            int e = errno;
+            aio_close(a);
             free(buf);
             close(fd);
-            return st_errmsg(err, "%s: direct read failed: %s", path, strerror(e));
+            return -1;
         }
         total += (uint64_t)n;
-        if (n < CHUNK || (max_bytes && total >= max_bytes))
+        if ((uint64_t)n < CHUNK || (max_bytes && total >= max_bytes))
             break;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    aio_close(a);
     free(buf);
     close(fd);
     double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aio.h"
 #include "model.h"
 #include "quantize.h"
 #include "stream.h"
@@ -84,6 +85,7 @@ struct stream_cpu {
     uint8_t *slots;         /* (n_slots, slot_bytes), SC_DIO_ALIGN-aligned */
     uint64_t slot_bytes;
     int fd, fd_owned, direct; /* tier 2: the model file */
+    struct aio *aio;          /* its reads, several in flight */
     const char *path;
     pthread_t thread;
     int thread_started, stop;
@@ -104,8 +106,8 @@ static uint64_t now_ns(void)
 
 /* ---- the copy thread ---------------------------------------------------------- */
 
-/* Reads one aligned span; fails on an error or when fewer than need bytes
- * arrive (a truncated file). */
+/* Reads one aligned span, several requests in flight (aio.h); fails on an
+ * error or when fewer than need bytes arrive (a truncated file). */
 static int read_span(const struct stream_cpu *s, const struct gguf_tensor *t,
                      uint8_t *buf, uint64_t file_off, uint64_t len, uint64_t need,
                      struct st_err *err)
@@ -114,22 +116,10 @@ static int read_span(const struct stream_cpu *s, const struct gguf_tensor *t,
     snprintf(field, sizeof field, "tensor '%s' read at byte %llu", t->name,
              (unsigned long long)file_off);
     snprintf(exp, sizeof exp, "%llu bytes", (unsigned long long)need);
-    uint64_t got = 0;
-    while (got < need) {
-        ssize_t n = pread(s->fd, buf + got, len - got, (off_t)(file_off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return st_errf(err, s->path, field, exp, "a read error (%s)", strerror(errno));
-        if (n == 0)
-            break;
-        got += (uint64_t)n;
-        /* a direct read stops short only at the end of the file, and the
-         * next one would start unaligned */
-        if (s->direct && got % SC_DIO_ALIGN)
-            break;
-    }
-    if (got < need)
+    int64_t got = aio_read(s->aio, buf, len, file_off, err);
+    if (got < 0) /* the line names the tensor */
+        return st_errf(err, s->path, field, exp, "a read error (%s)", strerror(errno));
+    if ((uint64_t)got < need)
         return st_errf(err, s->path, field, exp, "%llu bytes (the file ends early)",
                        (unsigned long long)got);
     return 0;
@@ -413,8 +403,11 @@ struct stream_cpu *stream_cpu_init(const struct llm_model *m,
     }
     free(row);
     build_views(s);
-    if (any_disk)
+    if (any_disk) {
         open_reader(s);
+        if (!(s->aio = aio_open(s->fd, s->path, AIO_DEFAULT_DEPTH, AIO_ANY, err)))
+            goto fail;
+    }
 
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->can_copy, NULL);
@@ -444,6 +437,7 @@ void stream_cpu_free(struct stream_cpu *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
+    aio_close(s->aio);
     if (s->m && s->fd >= 0 && s->fd_owned)
         close(s->fd);
     free(s->streamed);
