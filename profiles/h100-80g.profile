@@ -26,8 +26,11 @@ disk_pcie_gen=unknown
 # NVMe controller PCIe lanes
 disk_pcie_width=unknown
 
-# direct-I/O read of the model file, GB/s (16 MiB requests); bounds tier C
+# direct-I/O read of the model file, GB/s (8 MiB requests, 8 in flight); bounds tier C
 disk_read_gbps=1.0
+
+# GPUDirect Storage (the nvidia-fs driver): yes | no: why
+gds=no: the nvidia-fs driver is not loaded
 
 # compute capability (0.0 without a GPU)
 gpu_cc=9.0

@@ -551,6 +551,13 @@ int plan_table(const struct plan *p, const struct profile *prof,
     else
         PUT("  budget: RAM %s%s (reserve %s)\n", SZ(p->ram_budget),
             p->ram_budget_default ? " (RAM - reserve)" : "", SZ(p->ram_reserve));
+    /* tier C reaches the GPU through pinned staging buffers: say so where
+     * GPUDirect Storage could have read it straight into the slots */
+    if (p->gpu && p->n_tier[PLAN_TIER_C])
+        PUT("  GPUDirect Storage: not used (%s)\n",
+            strcmp(prof->gds, "yes") == 0
+                ? "available; tier C goes through pinned staging buffers, several reads in flight"
+                : strncmp(prof->gds, "no: ", 4) == 0 ? prof->gds + 4 : prof->gds);
 
     PUT("\n  tier  blocks          count   bytes/token  where\n");
     static const char *where_bc[] = {NULL, "pinned host arena -> a device slot each token",

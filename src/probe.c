@@ -400,6 +400,31 @@ static void note(struct profile *p, const char *text)
     snprintf(p->notes + n, sizeof p->notes - n, "%s", text);
 }
 
+/* GPUDirect Storage reads a file straight into device memory only through
+ * the nvidia-fs kernel driver (it shows in procfs as the module nvidia_fs
+ * and /proc/driver/nvidia-fs); without it cuFile runs in compatibility
+ * mode, a bounce through host memory, which is what the tier-C reader
+ * already does with several reads in flight. */
+void probe_gds(const struct probe_roots *r, char *out, size_t cap)
+{
+    char path[PATH_MAX], line[512];
+    snprintf(path, sizeof path, "%s/modules", r->proc);
+    int module = 0;
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        module |= strncmp(line, "nvidia_fs ", 10) == 0;
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof path, "%s/driver/nvidia-fs/version", r->proc);
+    int driver = read_line(path, line, sizeof line) == 0;
+    if (module && driver)
+        snprintf(out, cap, "yes");
+    else if (module)
+        snprintf(out, cap, "no: nvidia_fs loaded, /proc/driver/nvidia-fs absent");
+    else
+        snprintf(out, cap, "no: the nvidia-fs driver is not loaded");
+}
+
 int probe_machine(const struct probe_roots *r, const char *gpu_text,
                   const char *gpu_text_name, const char *model_path,
                   struct profile *p, struct st_err *err)
@@ -413,6 +438,7 @@ int probe_machine(const struct probe_roots *r, const char *gpu_text,
         note(p, "# gpu probe: not run (no nvcc, or --cpu)\n");
     }
     if (profile_has_gpu(p)) {
+        probe_gds(r, p->gds, sizeof p->gds);
         struct probe_link l;
         probe_pcie_link(r, bus, &l);
         p->pcie_gen = l.gen;
@@ -427,6 +453,7 @@ int probe_machine(const struct probe_roots *r, const char *gpu_text,
                     "# the plan needs h2d_measured_gbps (configure --measure).\n");
     } else {
         note(p, "# no GPU: a CPU-only profile (the CPU engine runs everything).\n");
+        snprintf(p->gds, sizeof p->gds, "no: no GPU");
     }
     if (probe_meminfo(r, &p->ram_bytes, &p->ram_available_bytes, err))
         return -1;

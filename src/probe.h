@@ -97,6 +97,10 @@ int probe_machine(const struct probe_roots *r, const char *gpu_text,
 /* Reads the first max_bytes of path (0: all of it) with O_DIRECT, 16 MiB
  * aligned requests, and returns GB/s in *gbps. Files the page cache already
  * holds are read from the disk anyway (that is what O_DIRECT is for). */
+/* GPUDirect Storage: "yes", or "no: why" (the nvidia-fs driver is what
+ * makes cuFile read straight into device memory). */
+void probe_gds(const struct probe_roots *r, char *out, size_t cap);
+
 int probe_read_bw(const char *path, uint64_t max_bytes, double *gbps,
                   struct st_err *err);
 

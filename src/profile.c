@@ -43,7 +43,9 @@ static const struct pk pk_table[] = {
     {"disk_pcie_gen", PK_U64, F(disk_pcie_gen), 0, 1, "NVMe controller PCIe generation"},
     {"disk_pcie_width", PK_U64, F(disk_pcie_width), 0, 1, "NVMe controller PCIe lanes"},
     {"disk_read_gbps", PK_GBPS, F(disk_read_gbps), 0, 1,
-     "direct-I/O read of the model file, GB/s (16 MiB requests); bounds tier C"},
+     "direct-I/O read of the model file, GB/s (8 MiB requests, 8 in flight); bounds tier C"},
+    {"gds", PK_STR, F(gds), sizeof(((struct profile *)0)->gds), 0,
+     "GPUDirect Storage (the nvidia-fs driver): yes | no: why"},
     {"gpu_cc", PK_CC, F(gpu_cc), 0, 0, "compute capability (0.0 without a GPU)"},
     {"gpu_l2_bytes", PK_U64, F(gpu_l2_bytes), 0, 0, "L2 cache, bytes"},
     {"gpu_name", PK_STR, F(gpu_name), sizeof(((struct profile *)0)->gpu_name), 0,
@@ -88,6 +90,7 @@ void profile_init(struct profile *p)
     memset(p, 0, sizeof *p);
     p->profile_version = PROFILE_VERSION;
     strcpy(p->gpu_name, "none");
+    strcpy(p->gds, "no: not probed");
     strcpy(p->disk_model, "unknown");
     p->pcie_gen = p->pcie_width = PROFILE_UNKNOWN;
     p->disk_pcie_gen = p->disk_pcie_width = PROFILE_UNKNOWN;

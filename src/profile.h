@@ -54,6 +54,7 @@ struct profile {
     uint64_t disk_pcie_gen;      /* NVMe link, PROFILE_UNKNOWN otherwise */
     uint64_t disk_pcie_width;
     double disk_read_gbps;       /* direct-I/O read of the model file; < 0 unknown */
+    char gds[64];                /* GPUDirect Storage: "yes" or "no: why" */
     uint64_t cpu_cores;          /* logical CPUs */
     /* Comment lines written under the header (each line starting "# ");
      * not read back. Used by the probe to explain a fallback. */

@@ -143,6 +143,30 @@ static void test_no_gpu(void)
     CU_ASSERT_FALSE(profile_has_gpu(&p));
 }
 
+
+/* GPUDirect Storage: "yes" only with the nvidia-fs module and its procfs
+ * directory; a machine without them says why not. */
+static void test_gds(void)
+{
+    char out[64];
+    struct probe_roots r = roots("rtx3090-gen3x8");
+    probe_gds(&r, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "yes");
+    r = roots("vm-no-link"); /* nvidia and nvidia_uvm only */
+    probe_gds(&r, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "no: the nvidia-fs driver is not loaded");
+    r = roots("current-only"); /* the module without /proc/driver/nvidia-fs */
+    probe_gds(&r, out, sizeof out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "no: "));
+    r = roots("nogpu-sata"); /* no modules file at all */
+    probe_gds(&r, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "no: the nvidia-fs driver is not loaded");
+    struct profile p;
+    struct st_err e = {""};
+    CU_ASSERT_EQUAL_FATAL(probe_machine(&r, slurp(FIX "nogpu-sata/gpu.txt"), "gpu.txt", NULL,
+                                        &p, &e), 0);
+    CU_ASSERT_STRING_EQUAL(p.gds, "no: no GPU");
+}
 static void test_gpu_text_errors(void)
 {
     struct profile p;
@@ -272,6 +296,7 @@ void suite_probe(void)
     CU_add_test(s, "only current_link_*: used and said", test_current_only);
     CU_add_test(s, "VM without link files: unknown", test_vm_without_link);
     CU_add_test(s, "no GPU: a CPU profile", test_no_gpu);
+    CU_add_test(s, "GPUDirect Storage: yes only with the nvidia-fs driver", test_gds);
     CU_add_test(s, "GPU probe output errors", test_gpu_text_errors);
     CU_add_test(s, "NVMe, SATA SSD, HDD, dm, virtio disks", test_disks);
     CU_add_test(s, "no meminfo", test_meminfo_missing);
