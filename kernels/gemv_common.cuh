@@ -227,6 +227,9 @@ static __device__ __forceinline__ void gemv_cp_wait(void)
 #ifndef GEMV_WPB
 #define GEMV_WPB 4 // warps per block when blocks are plentiful
 #endif
+#ifndef GEMV_WPB_EVEN
+#define GEMV_WPB_EVEN 1 // warps per block: a divisor of the steps where one is near
+#endif
 #ifndef GEMV_STAGE_BYTES
 #define GEMV_STAGE_BYTES 8192 // staging bytes per warp
 #endif
@@ -250,6 +253,22 @@ struct gemv_rowmap {
         return k < nvalid ? k + (PAIR && i >= H ? ROWS : 0) : 0;
     }
 };
+
+// Warps per block for NSTEP column steps, at most w0: a warp takes steps
+// warp, warp + WPB, ...; with WPB not dividing NSTEP some warps take one
+// step more and the rest idle (the 14 steps of a 14336-column row over 8
+// warps: 6 take 2, 2 take 1). The largest divisor of NSTEP from w0 / 2 up
+// to w0, else w0 (and never more warps than steps).
+constexpr int gemv_even_wpb(int w0, int nstep)
+{
+    int w = w0 > nstep ? nstep : w0;
+    if (!GEMV_WPB_EVEN)
+        return w;
+    for (int d = w; 2 * d >= w; d--)
+        if (nstep % d == 0)
+            return d;
+    return w;
+}
 
 // Physical rows of a GEMV (the config's row-count heuristics see these).
 #define GEMV_PHYS_ROWS(ROWS, PAIR) ((PAIR) ? 2 * (ROWS) : (ROWS))
@@ -280,7 +299,7 @@ struct gemv_cfg {
     // Fewer than 8 blocks per SM (132 SMs on an H100): split the columns
     // over more warps so enough bytes are in flight.
     static const int WPB0 = BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
-    static const int WPB = WPB0 > NSTEP ? NSTEP : WPB0;    // warps per block
+    static const int WPB = gemv_even_wpb(WPB0, NSTEP);     // warps per block
     static const int THREADS = 32 * WPB;
     static const size_t SMEM = (size_t)WPB * STAGES * SLOT * 16;
 };
@@ -592,7 +611,7 @@ struct gemv_rcfg {
     static const int RB = NSTEP * R::STEP_BYTES; // bytes per row
     static const int BLOCKS = M::BLOCKS;
     static const int WPB0 = BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
-    static const int WPB = WPB0 > NSTEP ? NSTEP : WPB0;
+    static const int WPB = gemv_even_wpb(WPB0, NSTEP);
     static const int THREADS = 32 * WPB;
     static const size_t SMEM = 0;
 };

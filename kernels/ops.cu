@@ -89,6 +89,7 @@ static __device__ __forceinline__ float rope_elem(const float *x, int d,
 
 // ---- decode attention: rope, KV store and flash-decoding in one launch -----
 #define ATTN_THREADS 256
+#define ATTN_K_BATCH 8 // 16-byte pieces of a K row in flight per thread (half of head_dim 128)
 // ATTN_MIN_SPLIT, ATTN_MAX_SPLIT_LEN, ATTN_SMS and the split count: gpu_work.h
 
 // Positions this token's attention covers split by split: n = pos + 1
@@ -168,23 +169,35 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
 #pragma unroll
         for (int j = 0; j < MAXG; j++)
             s[j] = 0.0f;
-        for (int c = 0; c < hd / 8; c++) {
-            uint4 w = kr[c];
-            const __half2 *h2 = (const __half2 *)&w;
-            float kf[8];
+        // the row's 16-byte pieces ATTN_K_BATCH at a time, all loads issued
+        // before the first is used: a load-use chain per piece cost one
+        // memory latency each (16 for head_dim 128, most of a short
+        // context's attention time)
+        for (int c0 = 0; c0 < hd / 8; c0 += ATTN_K_BATCH) {
+            uint4 w[ATTN_K_BATCH];
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float2 f = __half22float2(h2[e]);
-                kf[2 * e] = f.x;
-                kf[2 * e + 1] = f.y;
-            }
+            for (int u = 0; u < ATTN_K_BATCH; u++)
+                w[u] = c0 + u < hd / 8 ? kr[c0 + u] : make_uint4(0, 0, 0, 0);
 #pragma unroll
-            for (int j = 0; j < MAXG; j++) {
-                if (j < g) {
-                    const float *qj = qs + j * hd + 8 * c;
+            for (int u = 0; u < ATTN_K_BATCH; u++) {
+                if (c0 + u >= hd / 8)
+                    break;
+                const __half2 *h2 = (const __half2 *)&w[u];
+                float kf[8];
 #pragma unroll
-                    for (int e = 0; e < 8; e++)
-                        s[j] = fmaf(qj[e], kf[e], s[j]);
+                for (int e = 0; e < 4; e++) {
+                    float2 f = __half22float2(h2[e]);
+                    kf[2 * e] = f.x;
+                    kf[2 * e + 1] = f.y;
+                }
+#pragma unroll
+                for (int j = 0; j < MAXG; j++) {
+                    if (j < g) {
+                        const float *qj = qs + j * hd + 8 * (c0 + u);
+#pragma unroll
+                        for (int e = 0; e < 8; e++)
+                            s[j] = fmaf(qj[e], kf[e], s[j]);
+                    }
                 }
             }
         }

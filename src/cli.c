@@ -10,7 +10,7 @@ enum opt_id {
     O_MODEL, O_PROMPT, O_FILE, O_N_PREDICT, O_CTX, O_THREADS, O_SEED,
     O_TEMP, O_TOP_K, O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N,
     O_CHAT, O_CHAT_TEMPLATE, O_SYSTEM, O_STATS, O_SPECIAL, O_NO_DISPLAY,
-    O_IDS, O_NO_BOS, O_HELP, O_IGNORE_EOS, O_PROMPT_TOKENS, O_STATS_FILE,
+    O_IDS, O_NO_BOS, O_HELP, O_IGNORE_EOS, O_PROMPT_TOKENS, O_STATS_FILE, O_LOGITS_FILE,
     O_PLAN, O_CHUNKS,
 };
 
@@ -51,6 +51,7 @@ static const struct opt_def opts[] = {
     {O_IGNORE_EOS, {"--ignore-eos"}, false, GEN},
     {O_PROMPT_TOKENS, {"--prompt-tokens"}, true, GEN},
     {O_STATS_FILE, {"--stats-file"}, true, GEN},
+    {O_LOGITS_FILE, {"--logits-file"}, true, GEN},
     {O_PLAN, {"--plan"}, false, GEN},
     {O_CHUNKS, {"--chunks"}, true, PPL},
     {O_HELP, {"-h", "--help"}, false, GEN | TOK | INF | PPL},
@@ -89,6 +90,7 @@ void cli_usage(FILE *out)
         "      --no-display-prompt   print the continuation only\n"
         "      --stats               prompt and generation tokens/s, weight GB/s (stderr)\n"
         "      --stats-file FILE     the same as KEY=value lines, with per-token times\n"
+        "      --logits-file FILE    the logits after the prompt, one per line (tests)\n"
         "      --ignore-eos          keep generating past end-of-generation tokens\n"
         "      --prompt-tokens N     benchmark prompt: BOS then N-1 fixed token ids\n"
         "      --plan                print the plan this binary was built for, and exit\n"
@@ -258,6 +260,7 @@ static int set_value(struct cli_opts *o, enum opt_id id, const char *flag,
         o->n_chunks = (int32_t)i;
         return 0;
     case O_STATS_FILE: o->stats_file = v; return 0;
+    case O_LOGITS_FILE: o->logits_file = v; return 0;
     case O_CHAT_TEMPLATE:
         o->chat_tmpl = chat_tmpl_from_name(v);
         if (o->chat_tmpl == CHAT_TMPL_NONE)

@@ -60,6 +60,7 @@ struct cli_opts {
     int32_t prompt_tokens;    /* --prompt-tokens N: a benchmark prompt of N
                                  ids instead of -p (0: off) */
     const char *stats_file;   /* --stats-file FILE: KEY=value timings */
+    const char *logits_file;  /* --logits-file FILE: the logits after the prompt */
     bool plan;                /* --plan: print the built-in plan and exit */
     int32_t n_chunks;         /* perplexity --chunks N: the first N chunks
                                  (-1 default: all) */

@@ -356,6 +356,23 @@ static void timeline_diff(struct engine_timeline *d, const struct engine_timelin
     d->streamed_layers = a->streamed_layers - b->streamed_layers;
 }
 
+/* --logits-file: the logits after the prompt, one per line, exactly (%.9g
+ * round-trips a float): tests compare engines and prefill paths with them. */
+static int write_logits_file(const char *path, const float *logits, uint32_t n,
+                             struct st_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return st_errf(err, "strata", "--logits-file", "a writable file", "'%s'", path);
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(f, "%.9g\n", logits[i]);
+    int bad = ferror(f);
+    if (fclose(f) || bad)
+        return st_errf(err, "strata", "--logits-file", "a writable file", "'%s' (write error)",
+                       path);
+    return 0;
+}
+
 /* --stats-file: what the benchmark harness reads, KEY=value lines. */
 static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_ctx,
                             double t_prompt, double t_first, int n_gen, int n_decode,
@@ -449,6 +466,8 @@ static int cmd_generate(const struct cli_opts *o)
     for (int i = 0; i < g.n_prompt; i++)
         sampler_accept(g.smp, g.prompt[i]);
     double t_prompt = now_s() - t0;
+    if (o->logits_file && write_logits_file(o->logits_file, logits, g.m.cfg.n_vocab, &err))
+        goto fail_run;
     double t_first = now_s() - g.t_start; /* time to first token */
 
     /* generation: sample, print, feed back */

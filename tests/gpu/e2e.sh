@@ -54,6 +54,35 @@ run_case() {
     fi
 }
 
+# label model bound [env...]: the logits after a 150-token prompt (one
+# prefill chunk) against the CPU engine's, relative L2 error under bound;
+# NaN or Inf never passes.
+run_logits() {
+    label=$1 model=$2 bound=$3
+    shift 3
+    env "$@" "$gpu" -m "$model" --prompt-tokens 150 -n 1 --temp 0 \
+        --logits-file "$tmp/gpu.logits" >/dev/null 2>"$tmp/gpu.err"
+    rc=$?
+    "$cpu" -m "$model" --prompt-tokens 150 -n 1 --temp 0 \
+        --logits-file "$tmp/cpu.logits" >/dev/null 2>"$tmp/cpu.err"
+    if [ $rc -ne 0 ]; then
+        printf '%-58s FAIL (cuda: %s)\n' "$label" "$(head -n 1 "$tmp/gpu.err")"
+        fail=$((fail + 1))
+        return
+    fi
+    if paste "$tmp/gpu.logits" "$tmp/cpu.logits" | awk -v b="$bound" '
+        $1 ~ /[nN][aA][nN]|[iI][nN][fF]/ { bad = 1 }
+        { d = $1 - $2; num += d * d; den += $2 * $2; n++ }
+        END { r = den > 0 ? sqrt(num / den) : 1; printf "%.2e", r > "/dev/stderr"
+              exit !(n > 0 && !bad && r < b) }' 2>"$tmp/rel"; then
+        printf '%-58s ok (logits rel L2 %s < %s)\n' "$label" "$(cat "$tmp/rel")" "$bound"
+        pass=$((pass + 1))
+    else
+        printf '%-58s FAIL (logits rel L2 %s, bound %s)\n' "$label" "$(cat "$tmp/rel")" "$bound"
+        fail=$((fail + 1))
+    fi
+}
+
 models="models/stories260K.gguf"
 for f in stories260K.gguf stories260K-q8_0.gguf stories260K-q4_0.gguf stories260K-f16.gguf \
          stories260K-bf16.gguf zoo-llama-bpe.gguf zoo-qwen2-bpe.gguf; do
@@ -82,6 +111,12 @@ for m in $models; do
        run_case "$b 150-token prompt, GEMV prefill" "$m" @150 STRATA_PREFILL_GEMV=1 ;;
     esac
     run_case "$b 150-token prompt (${pf#STRATA_})" "$m" @150 $pf
+    # prefill logits against the CPU engine's (which CI checks against its
+    # token-by-token decode): f32 GEMVs differ by summation order only; the
+    # f16 GEMMs round inputs to 11 bits (~5e-4 each), which grows through
+    # the blocks
+    run_logits "$b prefill logits, GEMV (f32)" "$m" 1e-4 STRATA_PREFILL_GEMV=1
+    run_logits "$b prefill logits, GEMM (f16 tensor cores)" "$m" 3e-2
     run_case "$b 150-token prompt, streamed (${pf#STRATA_})" "$m" @150 $pf STRATA_STREAM_TEST=odd:2
     case $b in # tier C reads the file's bytes: models whose rows need no f32 conversion
     stories260K|zoo-*)
