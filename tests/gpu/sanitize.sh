@@ -3,10 +3,12 @@
 # the op tests, a reduced GEMV test, and the CUDA engine end to end
 # (resident and streamed) on the small test models.
 #
-#   tests/gpu/sanitize.sh BUILD_DIR
+#   tests/gpu/sanitize.sh BUILD_DIR [TOOL...]   (default: memcheck racecheck)
 # Prints one line per run and "N passed, N failed" last.
 set -u
 b=${1:-build}
+[ $# -gt 0 ] && shift
+tools=${*:-memcheck racecheck}
 dir=${STRATA_SHARED_MODELS:-../shared/models}
 pass=0 fail=0
 cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
@@ -23,7 +25,7 @@ check() { # label tool command...
     fi
 }
 
-for tool in memcheck racecheck; do
+for tool in $tools; do
     check "test_ops" $tool "$b/gpu/bin/test_ops"
     # cuBLAS's own GEMM kernels (nvjet_*) are left out: racecheck reports a
     # read/write pair inside its split-K kernel (not code of this project)
