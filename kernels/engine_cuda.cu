@@ -140,6 +140,7 @@ struct engine {
     float *h_tmp;              // dequant scratch for norms at init
     cudaGraphExec_t graph;
     int use_graph;
+    int use_pdl;               // programmatic dependent launch of the GEMVs (STRATA_NO_PDL=1: off)
     struct ops_rope_params rope;
 };
 
@@ -457,6 +458,7 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     struct gemv_epi in = {};
     in.rs = rs;
     in.bias = D->bq;
+    in.pdl = D->tier == 0 && e->use_pdl; // no copy writes resident weights
     if (!(adjacent(D, L, w, W_Q, W_K) && adjacent(D, L, w, W_K, W_V) &&
           gemv(e, D->t[W_Q], qkv_rows, c->dim, 0, w[W_Q], xg, e->q, &in) == 0)) {
         GEMV(D->t[W_Q], e->q_dim, c->dim, 0, w[W_Q], xg, e->q, &in);
@@ -475,6 +477,7 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     res.part = e->gemv_part;
     res.count = e->gemv_count;
     res.eps = c->norm_eps;
+    res.pdl = in.pdl;
     GEMV(D->t[W_O], c->dim, e->q_dim, 0, w[W_O], e->att, xg, &res);
 
     // FFN: xg -> hb (ffn_dim,) -> x
@@ -603,6 +606,7 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, int gemm, struct st_er
                      1, s);
     struct gemv_epi head = {};
     head.rs = e->rs + n_tok - 1;
+    head.pdl = e->use_pdl;
     GEMV(e->t_output, c->n_vocab, c->dim, 0, e->output, e->xg + (size_t)(n_tok - 1) * c->dim,
          e->logits, &head);
     ops_argmax(e->d_argmax, e->logits, c->n_vocab, s);
@@ -700,6 +704,7 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     e->q_dim = c->n_heads * c->head_dim;
     e->kv_dim = c->n_kv_heads * c->head_dim;
     e->use_graph = !getenv("STRATA_NO_GRAPH");
+    e->use_pdl = !getenv("STRATA_NO_PDL");
     e->prefill_gemv = getenv("STRATA_PREFILL_GEMV") != NULL;
     e->layers = (struct dev_layer *)calloc(c->n_layers, sizeof *e->layers);
     if (!e->layers) {

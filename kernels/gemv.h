@@ -52,6 +52,12 @@ struct gemv_epi {
     float *part;         /* gemv_blocks() floats of scratch (with rs_next) */
     unsigned *count;     /* 1 ticket, zero between launches (with rs_next) */
     float eps;           /* the next RMSNorm's epsilon */
+    /* Launch with programmatic dependent launch (sm_90): the kernel may
+     * start while the previous kernel in the stream finishes, reading its
+     * weight rows early; it touches nothing else before that kernel is
+     * done (griddepcontrol.wait). Only for weights that no copy in flight
+     * writes: resident ones, not a streaming slot. */
+    int pdl;
 };
 
 /* Launches the instance for (type, rows, cols, pair) on s (epi may be NULL:

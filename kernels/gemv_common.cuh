@@ -234,6 +234,46 @@ static __device__ __forceinline__ void gemv_cp_wait(void)
 #define GEMV_STAGE_BYTES 8192 // staging bytes per warp
 #endif
 
+// ---- programmatic dependent launch (sm_90) ----------------------------------
+// Every GEMV lets the next kernel launch as soon as its own blocks are all
+// running (gemv_dep_release, at the start), and, when itself launched with
+// the attribute (gemv_epi.pdl), reads only its weights before its
+// predecessor has finished (gemv_dep_wait): the launch and the first weight
+// loads overlap the previous kernel's last wave. Both are no-ops for a
+// kernel launched without the attribute.
+__device__ __forceinline__ void gemv_dep_release()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void gemv_dep_wait()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// Launches kern on (grid, threads, smem, s), with programmatic stream
+// serialization when pdl.
+template <class... P, class... A>
+static cudaError_t gemv_launch_kernel(void (*kern)(P...), int grid, int threads, size_t smem,
+                                      cudaStream_t s, int pdl, A... args)
+{
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(grid);
+    cfg.blockDim = dim3(threads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kern, args...);
+}
+
 // ---- which weight rows a block reads ----------------------------------------
 // A block owns H output rows from out0 = block * H and reads NR weight rows:
 // the H rows themselves (NR = H), or, for a SwiGLU pair, H rows of the gate
@@ -353,6 +393,8 @@ __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
     extern __shared__ uint4 gemv_smem[];
     __shared__ float part[C::WPB][C::NR];
 
+    gemv_dep_release();
+    gemv_dep_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int out0 = blockIdx.x * M::H;
     const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
@@ -434,7 +476,7 @@ static int gemv_run(void (*kern)(const uint8_t *, const float *, float *, gemv_e
             return -2;
         ready = 1;
     }
-    kern<<<C::BLOCKS, C::THREADS, C::SMEM, s>>>((const uint8_t *)w, x, y, e);
+    gemv_launch_kernel(kern, C::BLOCKS, C::THREADS, C::SMEM, s, e.pdl, (const uint8_t *)w, x, y, e);
     return 0;
 }
 
@@ -669,9 +711,11 @@ GEMV_UNROLL
             dst[i] = R::load(p + (size_t)M::row(i, nvalid) * C::RB, L);
     };
 
+    gemv_dep_release();
     int s = warp;
     if (s < C::NSTEP)
         load(cur, s);
+    gemv_dep_wait(); // x and the epilogue's buffers: the predecessor's output
     for (; s < C::NSTEP; s += C::WPB) {
         if (s + C::WPB < C::NSTEP)
             load(nxt, s + C::WPB);
@@ -748,7 +792,8 @@ struct gemv_path {
     {
         const gemv_epi none = {};
         if constexpr (REG) {
-            kern<<<C::BLOCKS, C::THREADS, 0, s>>>((const uint8_t *)w, x, y, e ? *e : none);
+            gemv_launch_kernel(kern, C::BLOCKS, C::THREADS, 0, s, e ? e->pdl : 0,
+                               (const uint8_t *)w, x, y, e ? *e : none);
             return 0;
         } else {
             return gemv_run<D, ROWS, COLS, PAIR>(kern, w, x, y, e ? *e : none, s);

@@ -136,6 +136,11 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     __shared__ unsigned ticket_s;
 
     const int kvh = blockIdx.x, split = blockIdx.y, tid = threadIdx.x;
+#if __CUDA_ARCH__ >= 900
+    // the next kernel (the wo GEMV, launched with programmatic dependent
+    // launch) may start reading its weights while this one finishes
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
     const int lane = tid % WARP, warp = tid / WARP, n_warps = ATTN_THREADS / WARP;
     const uint32_t pos = *pos_p;
     int nsplit, per;

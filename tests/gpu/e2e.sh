@@ -98,6 +98,7 @@ for m in $models; do
     b=$(basename "$m" .gguf)
     run_case "$b resident" "$m" "Once upon a time"
     run_case "$b resident, no graph" "$m" "The capital of France is" STRATA_NO_GRAPH=1
+    run_case "$b resident, no programmatic launch" "$m" "Once upon a time" STRATA_NO_PDL=1
     run_case "$b streamed (odd blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=odd:2
     run_case "$b streamed (all blocks, 3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=all:3
     # 150-token prompts, resident and streamed (one chunk: GEMMs on the
