@@ -12,7 +12,9 @@
 //       folded in -> attention with rope and the KV store -> the wo GEMV
 //       with the residual and the next norm -> the gate|up GEMV with SwiGLU
 //       -> the down GEMV with the residual and the next norm
-//   output GEMV -> logits (copied back) and argmax
+//   output GEMV -> logits; then either all of them are copied back
+//       (engine_forward) or the device selects the best k (ops_topk) and
+//       only those come back (engine_forward_top)
 // A prompt chunk runs the same blocks as GEMMs on the tensor cores
 // (enqueue_block_gemm, kernels/prefill.cu).
 // Memory: ONE cudaMalloc (the arena) and ONE cudaMallocHost at init; the
@@ -44,6 +46,7 @@ extern "C" {
 // tokens on, a chunk's matrices are GEMMs on the tensor cores (weights
 // dequantized to f16 once per chunk, cuBLAS); below, GEMVs per token.
 #define PREFILL_CHUNK GPU_WORK_CHUNK
+static_assert(ENGINE_TOP_MAX == GPU_WORK_TOPK_MAX, "the top-k the engine offers is the one its buffers hold");
 #define PREFILL_GEMM_MIN 32
 
 static int g_alloc_count; // cudaMalloc/cudaMallocHost calls, ever
@@ -132,11 +135,14 @@ struct engine {
     float *c_qkv, *c_att, *c_hb, *c_hb2, *c_tmp;
     int prefill_gemv;          // STRATA_PREFILL_GEMV: per-token GEMVs only
     uint32_t *d_pos;
-    int32_t *d_argmax;
+    float *d_topv;             // the top-k candidates (ops_topk)
+    int32_t *d_topi;
+    void *d_topk_scratch;
     // pinned host side of the per-token copies
     float *h_x, *h_logits;
     uint32_t *h_pos;
-    int32_t *h_argmax;
+    float *h_topv;             // their pinned host copies
+    int32_t *h_topi;
     float *h_tmp;              // dequant scratch for norms at init
     cudaGraphExec_t graph;
     int use_graph;
@@ -262,7 +268,9 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     e->c_hb2 = (float *)WORK(GW_C_HB2);
     e->c_tmp = (float *)WORK(GW_C_TMP);
     e->d_pos = (uint32_t *)WORK(GW_POS);
-    e->d_argmax = (int32_t *)WORK(GW_ARGMAX);
+    e->d_topk_scratch = WORK(GW_TOPK_SCRATCH);
+    e->d_topv = (float *)WORK(GW_TOPK_VAL);
+    e->d_topi = (int32_t *)WORK(GW_TOPK_ID);
 #undef WORK
     e->slots = (uint8_t *)carve(base, &off, (size_t)e->n_slots * e->slot_bytes);
     return off;
@@ -277,7 +285,8 @@ static size_t layout_host(struct engine *e, uint8_t *base)
     e->h_x = (float *)carve(base, &off, (size_t)PREFILL_CHUNK * e->c.dim * 4);
     e->h_logits = (float *)carve(base, &off, (size_t)e->c.n_vocab * 4);
     e->h_pos = (uint32_t *)carve(base, &off, PREFILL_CHUNK * 4);
-    e->h_argmax = (int32_t *)carve(base, &off, 4);
+    e->h_topv = (float *)carve(base, &off, GPU_WORK_TOPK_MAX * 4);
+    e->h_topi = (int32_t *)carve(base, &off, GPU_WORK_TOPK_MAX * 4);
     e->h_tmp = (float *)carve(base, &off, (size_t)widest * 4);
     for (uint32_t j = 0; j < e->n_streamed; j++) {
         struct dev_layer *D = &e->layers[e->streamed[j]];
@@ -557,7 +566,8 @@ out:
 
 // The step for n_tok tokens (1 when decoding; up to PREFILL_CHUNK in a
 // prompt chunk): everything between "embedding rows in h_x, positions in
-// h_pos" and "the last token's logits in h_logits, argmax in h_argmax".
+// h_pos" and "the last token's logits in e->logits" (on the device: what
+// comes back to the host is the caller's choice, fetch_logits / ops_topk).
 // Block-major: each block runs for every token of the chunk while its
 // weights are at hand, so a streamed block crosses the link once per chunk,
 // not once per token; with gemm, a block is one pass for the whole chunk on
@@ -609,10 +619,6 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, int gemm, struct st_er
     head.pdl = e->use_pdl;
     GEMV(e->t_output, c->n_vocab, c->dim, 0, e->output, e->xg + (size_t)(n_tok - 1) * c->dim,
          e->logits, &head);
-    ops_argmax(e->d_argmax, e->logits, c->n_vocab, s);
-    cudaMemcpyAsync(e->h_logits, e->logits, (size_t)c->n_vocab * 4,
-                    cudaMemcpyDeviceToHost, s);
-    cudaMemcpyAsync(e->h_argmax, e->d_argmax, 4, cudaMemcpyDeviceToHost, s);
     return 0;
 }
 #undef GEMV
@@ -623,6 +629,8 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, int gemm, struct st_er
 // first prompt's time (tens of ms). It writes that block's KV cache at
 // positions 0..n-1 with values of a zero input; a prompt rewrites every
 // position before any token reads it.
+static int fetch_top(struct engine *e, uint32_t k);
+
 static int warm_prefill(struct engine *e, struct st_err *err)
 {
     uint32_t n = e->n_ctx < PREFILL_CHUNK ? e->n_ctx : PREFILL_CHUNK, l = 0;
@@ -875,6 +883,12 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     *e->h_pos = 0;
     if (enqueue_step(e, 1, 0, err) != 0)
         goto fail;
+    // and the top-k kernels at the largest k (loads them, raises the merge
+    // kernel's shared-memory limit once)
+    if (fetch_top(e, e->c.n_vocab < GPU_WORK_TOPK_MAX ? e->c.n_vocab : GPU_WORK_TOPK_MAX)) {
+        st_errmsg(err, "strata: top-k: the merge kernel's shared memory was refused");
+        goto fail;
+    }
     TRY(cudaStreamSynchronize(e->stream), "the first step");
     if (warm_prefill(e, err))
         goto fail;
@@ -961,20 +975,18 @@ extern "C" void engine_memory(struct engine *e, struct engine_memory *m)
     m->device_used = cudaMemGetInfo(&free_b, &total_b) == cudaSuccess ? total_b - free_b : 0;
 }
 
-extern "C" const float *engine_forward(struct engine *e, int32_t token,
-                                       uint32_t pos, struct st_err *err)
+// Runs the decode step for token at pos (the graph, or the kernels one by
+// one), then enqueues fetch (what the caller wants back) and waits. 0 or -1.
+static int run_step(struct engine *e, int32_t token, uint32_t pos,
+                    int (*fetch)(struct engine *, uint32_t), uint32_t k, struct st_err *err)
 {
     const struct llm_config *c = &e->c;
-    if (pos >= e->n_ctx) {
-        st_errf(err, "strata", "position", "below the context length",
-                "%u (context %u)", pos, e->n_ctx);
-        return NULL;
-    }
-    if (token < 0 || (uint32_t)token >= c->n_vocab) {
-        st_errf(err, "strata", "token id", "an id of the vocabulary", "%d (vocab %u)",
-                token, c->n_vocab);
-        return NULL;
-    }
+    if (pos >= e->n_ctx)
+        return st_errf(err, "strata", "position", "below the context length",
+                       "%u (context %u)", pos, e->n_ctx);
+    if (token < 0 || (uint32_t)token >= c->n_vocab)
+        return st_errf(err, "strata", "token id", "an id of the vocabulary", "%d (vocab %u)",
+                       token, c->n_vocab);
     // the embedding row, dequantized on the host (one row per token)
     const struct gguf_tensor *te = e->m->tok_embd;
     size_t row_bytes = ggml_row_size(te->type, c->dim);
@@ -986,16 +998,54 @@ extern "C" const float *engine_forward(struct engine *e, int32_t token,
     } else {
         r = enqueue_step(e, 1, 0, err) == 0 ? cudaSuccess : cudaErrorInvalidValue;
     }
+    if (r == cudaSuccess && fetch(e, k))
+        return st_errmsg(err, "strata: top-k: %u candidates out of range", k);
     if (r == cudaSuccess)
         r = cudaStreamSynchronize(e->stream);
-    if (r != cudaSuccess) {
-        cuda_fail(err, "the decode step", r);
-        return NULL;
-    }
+    if (r != cudaSuccess)
+        return cuda_fail(err, "the decode step", r);
     if (e->reader && disk_reader_error(e->reader, err))
-        return NULL; // a block came short from the disk: its logits are wrong
+        return -1; // a block came short from the disk: its logits are wrong
     account_timeline(e);
-    return e->h_logits;
+    return 0;
+}
+
+// What comes back after a step: every logit, or the best k of them.
+static int fetch_logits(struct engine *e, uint32_t k)
+{
+    (void)k;
+    cudaMemcpyAsync(e->h_logits, e->logits, (size_t)e->c.n_vocab * 4, cudaMemcpyDeviceToHost,
+                    e->stream);
+    return 0;
+}
+
+static int fetch_top(struct engine *e, uint32_t k)
+{
+    if (ops_topk(e->d_topv, e->d_topi, e->logits, (int)e->c.n_vocab, (int)k,
+                 e->d_topk_scratch, e->stream))
+        return -1;
+    cudaMemcpyAsync(e->h_topv, e->d_topv, k * 4, cudaMemcpyDeviceToHost, e->stream);
+    cudaMemcpyAsync(e->h_topi, e->d_topi, k * 4, cudaMemcpyDeviceToHost, e->stream);
+    return 0;
+}
+
+extern "C" const float *engine_forward(struct engine *e, int32_t token,
+                                       uint32_t pos, struct st_err *err)
+{
+    return run_step(e, token, pos, fetch_logits, 0, err) ? NULL : e->h_logits;
+}
+
+extern "C" int engine_forward_top(struct engine *e, int32_t token, uint32_t pos, uint32_t k,
+                                  float *logit, int32_t *id, struct st_err *err)
+{
+    if (k < 1 || k > GPU_WORK_TOPK_MAX || k > e->c.n_vocab)
+        return st_errf(err, "strata", "top-k candidates", "1 to 256, at most the vocabulary",
+                       "%u", k);
+    if (run_step(e, token, pos, fetch_top, k, err))
+        return -1;
+    memcpy(logit, e->h_topv, k * 4);
+    memcpy(id, e->h_topi, k * 4);
+    return 0;
 }
 
 extern "C" uint32_t engine_n_ctx(const struct engine *e) { return e->n_ctx; }
@@ -1053,6 +1103,7 @@ extern "C" const float *engine_forward_batch(struct engine *e, const int32_t *to
         }
         if (enqueue_step(e, nb, !e->prefill_gemv && nb >= PREFILL_GEMM_MIN, err))
             return NULL;
+        fetch_logits(e, 0);
         cudaError_t r = cudaStreamSynchronize(e->stream);
         if (r != cudaSuccess) {
             cuda_fail(err, "the prefill step", r);

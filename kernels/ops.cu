@@ -377,41 +377,108 @@ extern "C" int ops_attention(float *out, const float *q, const float *k, const f
     return attn_launch<16>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, s);
 }
 
-// ---- argmax ----------------------------------------------------------------
-__global__ void argmax_kernel(int32_t *out, const float *x, int n)
+// ---- top-k of the logits ---------------------------------------------------
+// The k best logits, best first: logit descending, token id ascending on
+// ties, NaN read as -inf, -0 as +0 (the sampler's order, sampler.h). A logit and
+// its id make one 64-bit key whose unsigned order is that order: the
+// float's bits made monotonic in the high word, ~id in the low word. Each
+// block sorts a slice of OPS_TOPK_SLICE keys (bitonic, shared memory) and
+// writes its best kp (k rounded up to a power of two); one block then sorts
+// those and writes the first k.
+#define OPS_TOPK_SLICE GPU_WORK_TOPK_SLICE
+#define OPS_TOPK_THREADS 1024
+
+static __device__ __forceinline__ uint64_t topk_key(float v, int id)
 {
-    __shared__ float bv[1024];
-    __shared__ int bi[1024];
-    float best = -INFINITY;
-    int idx = n; // "none yet": loses every tie-break
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        float v = x[i];
-        if (v > best) { // NaN compares false: never wins
-            best = v;
-            idx = i;
-        }
-    }
-    bv[threadIdx.x] = best;
-    bi[threadIdx.x] = idx;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) {
-            float v = bv[threadIdx.x + s];
-            int j = bi[threadIdx.x + s];
-            if (v > bv[threadIdx.x] || (v == bv[threadIdx.x] && j < bi[threadIdx.x])) {
-                bv[threadIdx.x] = v;
-                bi[threadIdx.x] = j;
-            }
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0)
-        *out = bi[0] < n ? bi[0] : 0;
+    v = v != v ? -INFINITY : v == 0.0f ? 0.0f : v;
+    uint32_t b = __float_as_uint(v);
+    b = (b & 0x80000000u) ? ~b : b | 0x80000000u;
+    return (uint64_t)b << 32 | (uint32_t)~(uint32_t)id;
 }
 
-extern "C" void ops_argmax(int32_t *out, const float *x, int n, cudaStream_t s)
+static __device__ __forceinline__ float topk_val(uint64_t key)
 {
-    argmax_kernel<<<1, 1024, 0, s>>>(out, x, n);
+    uint32_t b = (uint32_t)(key >> 32);
+    return __uint_as_float((b & 0x80000000u) ? b & 0x7fffffffu : ~b);
+}
+
+// Sorts n (a power of two) keys in shared memory, descending.
+static __device__ void topk_bitonic(uint64_t *k, int n)
+{
+    for (int size = 2; size <= n; size <<= 1)
+        for (int stride = size >> 1; stride > 0; stride >>= 1) {
+            __syncthreads();
+            for (int i = threadIdx.x; i < n / 2; i += blockDim.x) {
+                int lo = 2 * i - (i & (stride - 1)), hi = lo + stride;
+                bool desc = (lo & size) == 0;
+                uint64_t a = k[lo], b = k[hi];
+                if ((a < b) == desc) {
+                    k[lo] = b;
+                    k[hi] = a;
+                }
+            }
+        }
+    __syncthreads();
+}
+
+__global__ void __launch_bounds__(OPS_TOPK_THREADS)
+topk_slice_kernel(uint64_t *best, const float *x, int n, int kp)
+{
+    __shared__ uint64_t keys[OPS_TOPK_SLICE];
+    const int base = blockIdx.x * OPS_TOPK_SLICE;
+    for (int i = threadIdx.x; i < OPS_TOPK_SLICE; i += blockDim.x)
+        keys[i] = base + i < n ? topk_key(x[base + i], base + i) : 0ull; // 0: below every key
+    topk_bitonic(keys, OPS_TOPK_SLICE);
+    for (int i = threadIdx.x; i < kp; i += blockDim.x)
+        best[(size_t)blockIdx.x * kp + i] = keys[i];
+}
+
+__global__ void __launch_bounds__(OPS_TOPK_THREADS)
+topk_merge_kernel(float *val, int32_t *id, const uint64_t *best, int m, int m2, int k)
+{
+    extern __shared__ uint64_t mk[];
+    for (int i = threadIdx.x; i < m2; i += blockDim.x)
+        mk[i] = i < m ? best[i] : 0ull;
+    topk_bitonic(mk, m2);
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        val[i] = topk_val(mk[i]);
+        id[i] = (int32_t)~(uint32_t)mk[i];
+    }
+}
+
+static int topk_pow2(int v)
+{
+    int p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+extern "C" size_t ops_topk_scratch_bytes(int n, int k)
+{
+    int blocks = (n + OPS_TOPK_SLICE - 1) / OPS_TOPK_SLICE;
+    return (size_t)blocks * topk_pow2(k) * sizeof(uint64_t);
+}
+
+extern "C" int ops_topk(float *val, int32_t *id, const float *x, int n, int k, void *scratch,
+                        cudaStream_t s)
+{
+    if (k < 1 || k > OPS_TOPK_MAX || k > n)
+        return -1;
+    int kp = topk_pow2(k), blocks = (n + OPS_TOPK_SLICE - 1) / OPS_TOPK_SLICE;
+    int m = blocks * kp, m2 = topk_pow2(m);
+    size_t smem = (size_t)m2 * sizeof(uint64_t);
+    static size_t raised;
+    if (smem > 48 * 1024 && smem > raised) {
+        if (cudaFuncSetAttribute(topk_merge_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)smem) != cudaSuccess)
+            return -1;
+        raised = smem;
+    }
+    topk_slice_kernel<<<blocks, OPS_TOPK_THREADS, 0, s>>>((uint64_t *)scratch, x, n, kp);
+    topk_merge_kernel<<<1, OPS_TOPK_THREADS, smem, s>>>(val, id, (const uint64_t *)scratch, m,
+                                                         m2, k);
+    return 0;
 }
 
 // ---- generic f32 GEMV ----------------------------------------------------------

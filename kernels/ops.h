@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "gemv.h"
+#include "gpu_work.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,9 +58,16 @@ int ops_attention(float *out, const float *q, const float *k, const float *v,
 /* The kernel's shared memory (the split count and its scratch: gpu_work.h). */
 size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int n_ctx, int max_splits);
 
-/* Index of the largest of n floats (the first one on ties), written to
- * *out. NaN never wins. */
-void ops_argmax(int32_t *out, const float *x, int n, cudaStream_t s);
+/* The k (1..OPS_TOPK_MAX, at most n) largest of n floats, best first:
+ * value descending, index ascending on ties, NaN read as -inf (the
+ * sampler's candidate order): val[i], id[i]. scratch:
+ * ops_topk_scratch_bytes(n, OPS_TOPK_MAX) bytes of device memory covers
+ * every k. Returns 0, or -1 for a k out of range or a shared-memory limit
+ * that could not be raised. */
+#define OPS_TOPK_MAX GPU_WORK_TOPK_MAX
+int ops_topk(float *val, int32_t *id, const float *x, int n, int k, void *scratch,
+             cudaStream_t s);
+size_t ops_topk_scratch_bytes(int n, int k);
 
 /* y (rows,) = W (rows, cols) x, W f32 row-major, any shape, with the GEMV
  * epilogue (kernels/gemv.h: pair, epi): the fallback for matrices whose row

@@ -42,6 +42,15 @@ void engine_free(struct engine *e);
 const float *engine_forward(struct engine *e, int32_t token, uint32_t pos,
                             struct st_err *err);
 
+/* engine_forward, but only the k best logits come back (1 <= k <=
+ * ENGINE_TOP_MAX), best-first: logit descending, id ascending on ties,
+ * NaN read as -inf (sampler_sample_top's input). On the GPU they are
+ * selected on the device, so the step copies 2 k numbers back instead of
+ * the whole vocabulary. Returns 0, or -1 with err filled. */
+#define ENGINE_TOP_MAX 256
+int engine_forward_top(struct engine *e, int32_t token, uint32_t pos, uint32_t k,
+                       float *logit, int32_t *id, struct st_err *err);
+
 /* Prefill: runs tokens[0..n) at positions pos0..pos0+n-1 (positions before
  * pos0 already fed) with one pass of the weights per chunk of the plan's
  * prefill size (longer n run chunk after chunk), and returns the last

@@ -48,7 +48,9 @@ void gpu_work_layout(const struct gpu_work_dims *d, struct gpu_work *w)
     b[GW_C_HB] = b[GW_C_HB2] = P * d->ffn_dim * 4;
     b[GW_C_TMP] = P * d->dim * 4;
     b[GW_POS] = P * 4;
-    b[GW_ARGMAX] = 4;
+    b[GW_TOPK_SCRATCH] = (uint64_t)(d->n_vocab + GPU_WORK_TOPK_SLICE - 1) / GPU_WORK_TOPK_SLICE *
+                         GPU_WORK_TOPK_MAX * 8;
+    b[GW_TOPK_VAL] = b[GW_TOPK_ID] = GPU_WORK_TOPK_MAX * 4;
     uint64_t off = 0;
     for (int i = 0; i < GW_COUNT; i++) {
         w->off[i] = off;

@@ -32,6 +32,13 @@ extern "C" {
 #define ATTN_MAX_SPLIT_LEN 512
 #define ATTN_SMS 132
 
+/* Top-k of the logits on the device (kernels/ops.cu, ops_topk): slices of
+ * GPU_WORK_TOPK_SLICE logits sorted per block, at most GPU_WORK_TOPK_MAX
+ * candidates (what the sampler can ask for: top-k plus the penalty
+ * window). */
+#define GPU_WORK_TOPK_SLICE 4096
+#define GPU_WORK_TOPK_MAX 256
+
 /* Splits of the decode attention for a context of n_ctx positions. */
 int gpu_work_attn_splits(int n_kv_heads, int n_ctx);
 /* Floats of its partial results (per head and split: max, sum, head_dim). */
@@ -63,7 +70,9 @@ enum gpu_work_buf {
     GW_C_HB, GW_C_HB2, /* chunk x ffn_dim f32 each */
     GW_C_TMP,       /* chunk x dim f32 */
     GW_POS,         /* chunk u32: positions */
-    GW_ARGMAX,      /* one i32 */
+    GW_TOPK_SCRATCH,/* per slice, its best GPU_WORK_TOPK_MAX keys (u64) */
+    GW_TOPK_VAL,    /* GPU_WORK_TOPK_MAX f32: the candidates' logits */
+    GW_TOPK_ID,     /* GPU_WORK_TOPK_MAX i32: their token ids */
     GW_COUNT
 };
 

@@ -244,6 +244,30 @@ static void apply_repeat_penalty(struct sampler *s, struct sampler_cand *c)
     }
 }
 
+/* The same penalty on a candidate list in any order (sampler_sample_top):
+ * the window's distinct tokens are stamped, then each candidate looks its
+ * id up. */
+static void apply_repeat_penalty_listed(struct sampler *s, struct sampler_cand *c, int n)
+{
+    float rp = s->p.repeat_penalty;
+    if (rp == 1.0f || s->n_window == 0)
+        return;
+    if (++s->stamp_now == 0) {
+        memset(s->stamp, 0, (size_t)s->n_vocab * sizeof *s->stamp);
+        s->stamp_now = 1;
+    }
+    for (int32_t i = 0; i < s->n_window; i++) {
+        int32_t t = s->window[i];
+        if (t >= 0 && t < s->n_vocab)
+            s->stamp[t] = s->stamp_now;
+    }
+    for (int i = 0; i < n; i++)
+        if (s->stamp[c[i].id] == s->stamp_now) {
+            float l = c[i].logit;
+            c[i].logit = l <= 0.0f ? l * rp : l / rp;
+        }
+}
+
 /* exp(logit - max) into s->prob[0..n); returns their sum (double, in order). */
 static double softmax_weights(struct sampler *s, const struct sampler_cand *c,
                               int n, float max)
@@ -309,6 +333,9 @@ static int top_p_unsorted(struct sampler *s, const float *logits, int n)
     }
 }
 
+static int filter_loaded(struct sampler *s, int n, const float *logits,
+                         const struct sampler_cand **out);
+
 int sampler_filter(struct sampler *s, const float *logits,
                    const struct sampler_cand **out)
 {
@@ -327,11 +354,20 @@ int sampler_filter(struct sampler *s, const float *logits,
         return 1;
     }
     load_candidates(s, logits);
+    return filter_loaded(s, n, logits, out);
+}
 
-    if (s->p.temp <= 0.0f) { /* greedy: first best (lowest id on ties) */
+/* The chain from top-k on, over the n loaded (penalized) candidates in
+ * s->cand. logits: all of them, or NULL when s->cand holds a best-first
+ * list (sampler_sample_top), whose top-k then always sorts. */
+static int filter_loaded(struct sampler *s, int n, const float *logits,
+                         const struct sampler_cand **out)
+{
+    struct sampler_cand *c = s->cand;
+    if (s->p.temp <= 0.0f) { /* greedy: the best (lowest id on ties) */
         int best = 0;
         for (int i = 1; i < n; i++)
-            if (c[i].logit > c[best].logit)
+            if (cand_better(&c[i], &c[best]))
                 best = i;
         c[0] = c[best];
         *out = c;
@@ -339,7 +375,7 @@ int sampler_filter(struct sampler *s, const float *logits,
     }
 
     int sorted = 0;
-    if (s->p.top_k > 0 && s->p.top_k < n) {
+    if (s->p.top_k > 0 && (s->p.top_k < n || !logits)) {
         n = select_top_k(c, n, s->p.top_k);
         sorted = 1;
     }
@@ -380,10 +416,76 @@ int sampler_filter(struct sampler *s, const float *logits,
     return n;
 }
 
+static int32_t draw(struct sampler *s, const struct sampler_cand *c, int n);
+
 int32_t sampler_sample(struct sampler *s, const float *logits)
 {
     const struct sampler_cand *c;
     int n = sampler_filter(s, logits, &c);
+    return draw(s, c, n);
+}
+
+int32_t sampler_candidates_needed(const struct sampler *s)
+{
+    if (s->p.temp > 0.0f && s->p.top_k <= 0)
+        return 0; /* top-p and min-p over every token need every logit */
+    int64_t k = s->p.temp <= 0.0f ? 1 : s->p.top_k;
+    if (s->p.repeat_penalty != 1.0f)
+        k += s->n_window; /* the penalty only lowers: a token in the
+                             penalized top k is in the raw top k + window */
+    return k < s->n_vocab ? (int32_t)k : s->n_vocab;
+}
+
+int32_t sampler_sample_top(struct sampler *s, const float *logit, const int32_t *id, int32_t n)
+{
+    struct sampler_cand *c = s->cand;
+    for (int32_t i = 0; i < n; i++) {
+        float l = logit[i];
+        c[i].logit = l != l ? -INFINITY : l;
+        c[i].id = id[i] >= 0 && id[i] < s->n_vocab ? id[i] : 0;
+    }
+    apply_repeat_penalty_listed(s, c, n);
+    const struct sampler_cand *out;
+    int m = filter_loaded(s, n, NULL, &out);
+    return draw(s, out, m);
+}
+
+void sampler_top_logits(const float *logits, int32_t n, int32_t k, float *logit, int32_t *id)
+{
+    struct sampler_cand h[SAMPLER_TOP_MAX];
+    if (k > n)
+        k = n;
+    if (k > SAMPLER_TOP_MAX)
+        k = SAMPLER_TOP_MAX;
+    for (int32_t i = 0; i < k; i++) {
+        h[i].logit = logits[i] != logits[i] ? -INFINITY : logits[i];
+        h[i].id = i;
+    }
+    for (int i = k / 2 - 1; i >= 0; i--)
+        heap_sift_down(h, k, i);
+    for (int32_t i = k; i < n; i++) {
+        struct sampler_cand x = {logits[i] != logits[i] ? -INFINITY : logits[i], i};
+        if (cand_better(&x, &h[0])) {
+            h[0] = x;
+            heap_sift_down(h, k, 0);
+        }
+    }
+    for (int end = k - 1; end > 0; end--) {
+        struct sampler_cand t = h[0];
+        h[0] = h[end];
+        h[end] = t;
+        heap_sift_down(h, end, 0);
+    }
+    for (int32_t i = 0; i < k; i++) {
+        logit[i] = h[i].logit;
+        id[i] = h[i].id;
+    }
+}
+
+/* One token from the filtered candidates: greedy's winner, else a draw
+ * from their softmax. */
+static int32_t draw(struct sampler *s, const struct sampler_cand *c, int n)
+{
     if (n == 1 || s->p.temp <= 0.0f)
         return c[0].id;
     double sum = softmax_weights(s, c, n, max_logit(c, n));

@@ -86,6 +86,21 @@ int sampler_filter(struct sampler *s, const float *logits,
  * accept the token: call sampler_accept with it. */
 int32_t sampler_sample(struct sampler *s, const float *logits);
 
+/* The chain from fewer logits: a device can return just the best few.
+ * sampler_candidates_needed: how many best raw logits the next draw needs
+ * (top-k, 1 when greedy, plus the penalty window: the penalty only lowers a
+ * logit, so a token of the penalized top k is among the raw top k + window);
+ * 0 when it needs every one (temp > 0 with top-k off).
+ * sampler_sample_top: sampler_sample from the n >= that many best logits
+ * (best-first: logit descending, id ascending on ties, NaN as -inf), the
+ * same token it would draw from all of them.
+ * sampler_top_logits: the k (at most SAMPLER_TOP_MAX) best of n logits in
+ * that order (the CPU engine's, and the tests' oracle for the device's). */
+#define SAMPLER_TOP_MAX 256
+int32_t sampler_candidates_needed(const struct sampler *s);
+int32_t sampler_sample_top(struct sampler *s, const float *logit, const int32_t *id, int32_t n);
+void sampler_top_logits(const float *logits, int32_t n, int32_t k, float *logit, int32_t *id);
+
 /* exp(x) for x <= 0 (what softmax needs, after subtracting the max),
  * bit-identical on every IEEE machine; within 2 ulp of libm. */
 double sampler_exp(double x);

@@ -453,6 +453,60 @@ static void test_draw_follows_softmax(void)
     sampler_free(s);
 }
 
+
+/* The chain from the best few logits (what the GPU returns) draws the same
+ * tokens as from all of them: greedy, greedy with the penalty, llama.cpp's
+ * defaults with and without the penalty, top-k 1 and 256; logits with
+ * ties and NaNs; each drawn token enters both windows. */
+static void test_from_top_candidates(void)
+{
+    enum { N = 5000, DRAWS = 300 };
+    static float logits[N];
+    static float cl[SAMPLER_TOP_MAX];
+    static int32_t ci[SAMPLER_TOP_MAX];
+    struct sampler_params cases[6];
+    for (int i = 0; i < 6; i++)
+        sampler_params_default(&cases[i]); /* temp 0.8, top-k 40, top-p 0.95, min-p 0.05 */
+    cases[0].temp = 0.0f;
+    cases[1].temp = 0.0f, cases[1].repeat_penalty = 1.3f;
+    cases[3].repeat_penalty = 1.1f;
+    cases[4].top_k = 1;
+    cases[5].top_k = 190, cases[5].repeat_penalty = 1.2f, cases[5].top_p = 1.0f;
+    uint64_t rng = 7;
+    for (int c = 0; c < 6; c++) {
+        struct sampler *full = make(&cases[c], N), *top = make(&cases[c], N);
+        int same = 1, used_top = 0;
+        for (int d = 0; d < DRAWS && same; d++) {
+            for (int i = 0; i < N; i++) /* coarse values: many ties */
+                logits[i] = (float)(int)test_rand_f32(&rng, 0.0f, 40.0f) * 0.25f;
+            logits[test_rand_u64(&rng) % N] = NAN;
+            logits[test_rand_u64(&rng) % N] = 12.0f; /* a clear winner, often penalized */
+            int32_t k = sampler_candidates_needed(top);
+            CU_ASSERT_TRUE(k >= 1 && k <= SAMPLER_TOP_MAX);
+            sampler_top_logits(logits, N, k, cl, ci);
+            int32_t a = sampler_sample(full, logits), b = sampler_sample_top(top, cl, ci, k);
+            same = a == b;
+            used_top++;
+            sampler_accept(full, a);
+            sampler_accept(top, b);
+        }
+        CU_ASSERT_TRUE(same);
+        CU_ASSERT_EQUAL(used_top, DRAWS);
+        sampler_free(full);
+        sampler_free(top);
+    }
+    /* top-k off with a temperature: every logit is needed */
+    struct sampler_params p = plain();
+    struct sampler *s = make(&p, N);
+    CU_ASSERT_EQUAL(sampler_candidates_needed(s), 0);
+    sampler_free(s);
+    /* the order the device must match: value down, id up, NaN as -inf */
+    float v[6] = {1.0f, NAN, 3.0f, 3.0f, -INFINITY, -0.5f};
+    sampler_top_logits(v, 6, 6, cl, ci);
+    int32_t want[6] = {2, 3, 0, 5, 1, 4};
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_EQUAL(ci[i], want[i]);
+}
 static void test_exp(void)
 {
     for (double x = -740.0; x <= 0.0; x += 0.173) {
@@ -481,4 +535,5 @@ void suite_sampler(void)
     CU_add_test(s, "temperature last", test_temperature_scales_last);
     CU_add_test(s, "draws follow softmax", test_draw_follows_softmax);
     CU_add_test(s, "deterministic exp", test_exp);
+    CU_add_test(s, "the chain from the best few logits", test_from_top_candidates);
 }

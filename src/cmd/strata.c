@@ -133,6 +133,7 @@ struct gen {
     int32_t *gen_ids;  /* the generated ids, for --stats-file */
     double t_start, t_ready; /* process start, engine ready */
     double t_piece1;   /* seconds of the prompt's first PROMPT_PIECE tokens */
+    int n_top_steps;   /* decode steps that returned only the best logits */
     struct engine_timeline tl; /* the decode steps' share of the timeline */
     uint8_t test_tier[1024];   /* STRATA_STREAM_TEST's tiers */
 };
@@ -399,6 +400,7 @@ static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_
     fprintf(f, "decode_steps=%d\n", n_decode);
     fprintf(f, "decode_s=%.6f\n", t_decode);
     fprintf(f, "decode_tps=%.3f\n", t_decode > 0 ? n_decode / t_decode : 0);
+    fprintf(f, "decode_top_steps=%d\n", g->n_top_steps);
     fprintf(f, "step_ms_p50=%.4f\n", 1e3 * quantile(g->step_s, n_decode, 0.5));
     fprintf(f, "step_ms_p99=%.4f\n", 1e3 * quantile(g->step_s, n_decode, 0.99));
     fprintf(f, "step_ms_max=%.4f\n", n_decode ? 1e3 * g->step_s[n_decode - 1] : 0);
@@ -477,9 +479,18 @@ static int cmd_generate(const struct cli_opts *o)
     double t_sample = 0, t_decode = 0;
     struct engine_timeline tl0, tl1;
     engine_timeline(g.eng, &tl0);
+    /* After the prompt the sampler reads every logit; after a decode step,
+     * where the chain allows (top-k, or greedy), only the best k the engine
+     * selected (on the GPU: 2 k numbers come back instead of the whole
+     * vocabulary). STRATA_ALL_LOGITS=1 always reads every logit. */
+    static float top_logit[ENGINE_TOP_MAX];
+    static int32_t top_id[ENGINE_TOP_MAX];
+    int32_t n_top = 0; /* 0: logits holds every logit */
+    int all_logits = getenv("STRATA_ALL_LOGITS") != NULL;
     while (o->n_predict < 0 || n_gen < o->n_predict) {
         double ts = now_s();
-        int32_t id = sampler_sample(g.smp, logits);
+        int32_t id = n_top ? sampler_sample_top(g.smp, top_logit, top_id, n_top)
+                           : sampler_sample(g.smp, logits);
         sampler_accept(g.smp, id);
         t_sample += now_s() - ts;
         g.gen_ids[n_gen++] = id;
@@ -489,9 +500,16 @@ static int cmd_generate(const struct cli_opts *o)
         if (pos >= n_ctx || (o->n_predict >= 0 && n_gen >= o->n_predict))
             break;
         double td = now_s();
-        logits = engine_forward(g.eng, id, pos++, &err);
-        if (!logits)
+        n_top = all_logits ? 0 : sampler_candidates_needed(g.smp);
+        if (n_top > ENGINE_TOP_MAX)
+            n_top = 0;
+        if (n_top) {
+            if (engine_forward_top(g.eng, id, pos++, (uint32_t)n_top, top_logit, top_id, &err))
+                goto fail_run;
+            g.n_top_steps++;
+        } else if (!(logits = engine_forward(g.eng, id, pos++, &err))) {
             goto fail_run;
+        }
         double step = now_s() - td;
         t_decode += step;
         g.step_s[n_decode++] = step;

@@ -19,6 +19,7 @@
 #include "dequant.h"
 #include "model.h"
 #include "quant.h"
+#include "sampler.h"
 
 struct engine {
     const struct llm_model *m;
@@ -341,4 +342,17 @@ const float *engine_forward_batch(struct engine *e, const int32_t *tokens, uint3
                                   uint32_t pos0, float *logits_out, struct st_err *err)
 {
     return prefill_forward(e->prefill, tokens, n, pos0, logits_out, err);
+}
+
+int engine_forward_top(struct engine *e, int32_t token, uint32_t pos, uint32_t k, float *logit,
+                       int32_t *id, struct st_err *err)
+{
+    if (k < 1 || k > ENGINE_TOP_MAX || k > e->c.n_vocab)
+        return st_errf(err, "engine", "top-k candidates", "1 to 256, at most the vocabulary",
+                       "%u", k);
+    const float *l = engine_forward(e, token, pos, err);
+    if (!l)
+        return -1;
+    sampler_top_logits(l, (int32_t)e->c.n_vocab, (int32_t)k, logit, id);
+    return 0;
 }

@@ -83,6 +83,30 @@ run_logits() {
     fi
 }
 
+# label model [args...]: sampled tokens from the device's top-k candidates
+# equal those from every logit (STRATA_ALL_LOGITS=1) on the same GPU: the
+# same logits must give the same draws; the first run must have used the
+# candidates (decode_top_steps > 0), or the case proves nothing.
+run_sampled() {
+    label=$1 model=$2
+    shift 2
+    "$gpu" -m "$model" -p "Once upon a time" -n 64 --ignore-eos "$@" \
+        --stats-file "$tmp/top" >/dev/null 2>"$tmp/gpu.err"
+    rc=$?
+    STRATA_ALL_LOGITS=1 "$gpu" -m "$model" -p "Once upon a time" -n 64 --ignore-eos "$@" \
+        --stats-file "$tmp/all" >/dev/null 2>>"$tmp/gpu.err"
+    rc=$((rc + $?))
+    t=$(ids "$tmp/top") a=$(ids "$tmp/all") n=$(sed -n 's/^decode_top_steps=//p' "$tmp/top")
+    if [ $rc -eq 0 ] && [ -n "$t" ] && [ "$t" = "$a" ] && [ "${n:-0}" -gt 0 ]; then
+        printf '%-58s ok (64 tokens equal, %s steps from candidates)\n' "$label" "$n"
+        pass=$((pass + 1))
+    else
+        printf '%-58s FAIL (rc %s, %s steps from candidates, %s)\n' "$label" "$rc" "${n:-0}" \
+            "$(head -n 1 "$tmp/gpu.err")"
+        fail=$((fail + 1))
+    fi
+}
+
 models="models/stories260K.gguf"
 for f in stories260K.gguf stories260K-q8_0.gguf stories260K-q4_0.gguf stories260K-f16.gguf \
          stories260K-bf16.gguf zoo-llama-bpe.gguf zoo-qwen2-bpe.gguf; do
@@ -99,6 +123,8 @@ for m in $models; do
     run_case "$b resident" "$m" "Once upon a time"
     run_case "$b resident, no graph" "$m" "The capital of France is" STRATA_NO_GRAPH=1
     run_case "$b resident, no programmatic launch" "$m" "Once upon a time" STRATA_NO_PDL=1
+    run_sampled "$b sampled, device top-k (temp 0.8, top-k 40)" "$m" --seed 7
+    run_sampled "$b greedy, repeat penalty 1.3 (device top 1 + 64)" "$m" --temp 0 --repeat-penalty 1.3
     run_case "$b streamed (odd blocks, 2 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=odd:2
     run_case "$b streamed (all blocks, 3 slots)" "$m" "Once upon a time" STRATA_STREAM_TEST=all:3
     # 150-token prompts, resident and streamed (one chunk: GEMMs on the

@@ -14,6 +14,7 @@
 extern "C" {
 #include "cpu/ops.h"
 #include "half.h"
+#include "sampler.h"
 }
 #include "ops.h"
 #include "gpu_work.h"
@@ -248,25 +249,63 @@ static void test_attention(int n_heads, int n_kv, int hd, int neox, float theta,
     free(got); free(row); free(ref16); free(a); free(b);
 }
 
-static void test_argmax(int n)
+// ops_topk against the CPU's sampler_top_logits (the sampler's order:
+// value down, id up on ties, NaN as -inf), exactly: ids and values. The
+// logits are coarse (many ties), with NaNs, an -inf and -0/+0; the outputs
+// are poisoned first. Timed for the Llama-3 vocabulary.
+static void test_topk(int n, int k, int timing)
 {
-    float *x = (float *)malloc(n * 4);
-    fill(x, n, -10, 10);
-    int want = (int)(frand(0, 1) * (n - 2)) + 1;
-    x[want] = 11.0f;
-    x[n - 1] = 11.0f; // a tie later in the vector: the first one wins
-    x[0] = NAN;       // NaN never wins
-    float *dx = (float *)dalloc(n * 4);
-    int32_t *dout = (int32_t *)dalloc(4), got = -1;
+    float *x = (float *)malloc(n * 4), *want_v = (float *)malloc(k * 4);
+    float *got_v = (float *)malloc(k * 4);
+    int32_t *want_i = (int32_t *)malloc(k * 4), *got_i = (int32_t *)malloc(k * 4);
+    for (int i = 0; i < n; i++)
+        x[i] = (float)(int)frand(-40, 40) * 0.25f;
+    x[0] = NAN;
+    x[n / 2] = NAN;
+    x[n / 3] = -INFINITY;
+    x[n / 5] = -0.0f;
+    x[n - 1] = 10.0f; // the best, and a tie for it earlier
+    x[n / 7] = 10.0f;
+    sampler_top_logits(x, n, k, want_v, want_i);
+    float *dx = (float *)dalloc(n * 4), *dv = (float *)dalloc(k * 4);
+    int32_t *di = (int32_t *)dalloc(k * 4);
+    void *scr = dalloc(ops_topk_scratch_bytes(n, OPS_TOPK_MAX));
     CK(cudaMemcpy(dx, x, n * 4, cudaMemcpyHostToDevice));
-    ops_argmax(dout, dx, n, 0);
+    CK(cudaMemset(dv, 0xff, k * 4)); // poisoned: NaN values, id -1
+    CK(cudaMemset(di, 0xff, k * 4));
+    int rc = ops_topk(dv, di, dx, n, k, scr, 0);
     CK(cudaGetLastError());
-    CK(cudaMemcpy(&got, dout, 4, cudaMemcpyDeviceToHost));
-    char what[64];
-    snprintf(what, sizeof what, "argmax n=%d (want %d, got %d)", n, want, got);
-    report(what, got == want ? 0.0 : 1.0, 0.5);
-    cudaFree(dx); cudaFree(dout);
-    free(x);
+    CK(cudaMemcpy(got_v, dv, k * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(got_i, di, k * 4, cudaMemcpyDeviceToHost));
+    int bad = rc != 0;
+    for (int i = 0; i < k && !bad; i++)
+        bad = got_i[i] != want_i[i] || memcmp(&got_v[i], &want_v[i], 4) != 0;
+    char what[96];
+    snprintf(what, sizeof what, "topk n=%d k=%d (first id %d, want %d)", n, k, got_i[0],
+             want_i[0]);
+    report(what, bad ? 1.0 : 0.0, 0.5);
+    if (timing) {
+        cudaEvent_t a, b;
+        CK(cudaEventCreate(&a));
+        CK(cudaEventCreate(&b));
+        CK(cudaEventRecord(a, 0));
+        for (int r = 0; r < 20; r++)
+            ops_topk(dv, di, dx, n, k, scr, 0);
+        CK(cudaEventRecord(b, 0));
+        CK(cudaEventSynchronize(b));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, a, b));
+        printf("    %.1f us per call\n", ms * 1000 / 20);
+    }
+    // out of range: refused, nothing launched
+    report("topk refuses k = 0 and k > OPS_TOPK_MAX",
+           ops_topk(dv, di, dx, n, 0, scr, 0) == -1 &&
+                   ops_topk(dv, di, dx, n, OPS_TOPK_MAX + 1, scr, 0) == -1
+               ? 0.0
+               : 1.0,
+           0.5);
+    cudaFree(dx); cudaFree(dv); cudaFree(di); cudaFree(scr);
+    free(x); free(want_v); free(got_v); free(want_i); free(got_i);
 }
 
 int main(void)
@@ -293,9 +332,14 @@ int main(void)
     test_attention(8, 4, 8, 0, 10000.0f, 0, 64, 18);
     test_attention(4, 2, 64, 0, 10000.0f, 0, 2048, 1500);
     test_attention(4, 2, 64, 1, 10000.0f, 0, 2048, 33);
-    test_argmax(128256);
-    test_argmax(152064);
-    test_argmax(512);
+    // top-k: Llama-3's and Qwen2's vocabularies, stories260K's, a slice edge
+    test_topk(128256, 1, 1);
+    test_topk(128256, 104, 1); // llama.cpp's defaults: top-k 40 + a window of 64
+    test_topk(152064, 256, 1);
+    test_topk(152064, 40, 0);
+    test_topk(512, 1, 0);
+    test_topk(512, 256, 0);
+    test_topk(4097, 7, 0);
     printf("ops: %d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
