@@ -383,8 +383,9 @@ extern "C" int ops_attention(float *out, const float *q, const float *k, const f
 // its id make one 64-bit key whose unsigned order is that order: the
 // float's bits made monotonic in the high word, ~id in the low word. Each
 // block sorts a slice of OPS_TOPK_SLICE keys (bitonic, shared memory) and
-// writes its best kp (k rounded up to a power of two); one block then sorts
-// those and writes the first k.
+// writes its best kp (k rounded up to a power of two; for k = 1 a block
+// reduction finds it without a sort); one block then sorts those and writes
+// the first k.
 #define OPS_TOPK_SLICE GPU_WORK_TOPK_SLICE
 #define OPS_TOPK_THREADS 1024
 
@@ -394,12 +395,6 @@ static __device__ __forceinline__ uint64_t topk_key(float v, int id)
     uint32_t b = __float_as_uint(v);
     b = (b & 0x80000000u) ? ~b : b | 0x80000000u;
     return (uint64_t)b << 32 | (uint32_t)~(uint32_t)id;
-}
-
-static __device__ __forceinline__ float topk_val(uint64_t key)
-{
-    uint32_t b = (uint32_t)(key >> 32);
-    return __uint_as_float((b & 0x80000000u) ? b & 0x7fffffffu : ~b);
 }
 
 // Sorts n (a power of two) keys in shared memory, descending.
@@ -433,16 +428,46 @@ topk_slice_kernel(uint64_t *best, const float *x, int n, int kp)
         best[(size_t)blockIdx.x * kp + i] = keys[i];
 }
 
+// k = 1 (greedy): the best key of each slice by a block reduction, no sort.
 __global__ void __launch_bounds__(OPS_TOPK_THREADS)
-topk_merge_kernel(float *val, int32_t *id, const uint64_t *best, int m, int m2, int k)
+topk_slice_max_kernel(uint64_t *best, const float *x, int n)
+{
+    __shared__ uint64_t warp_best[OPS_TOPK_THREADS / 32];
+    const int base = blockIdx.x * OPS_TOPK_SLICE;
+    uint64_t b = 0ull;
+    for (int i = threadIdx.x; i < OPS_TOPK_SLICE && base + i < n; i += blockDim.x) {
+        uint64_t key = topk_key(x[base + i], base + i);
+        b = key > b ? key : b;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        uint64_t other = __shfl_xor_sync(0xffffffffu, b, o);
+        b = other > b ? other : b;
+    }
+    if ((threadIdx.x & 31) == 0)
+        warp_best[threadIdx.x >> 5] = b;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < OPS_TOPK_THREADS / 32; w++)
+            b = warp_best[w] > b ? warp_best[w] : b;
+        best[blockIdx.x] = b;
+    }
+}
+
+// The logit itself comes from x (the key keeps NaN as -inf and -0 as +0:
+// the value is x's, NaN read as -inf, as the sampler reads it).
+__global__ void __launch_bounds__(OPS_TOPK_THREADS)
+topk_merge_kernel(float *val, int32_t *id, const float *x, const uint64_t *best, int m, int m2,
+                  int k)
 {
     extern __shared__ uint64_t mk[];
     for (int i = threadIdx.x; i < m2; i += blockDim.x)
         mk[i] = i < m ? best[i] : 0ull;
     topk_bitonic(mk, m2);
     for (int i = threadIdx.x; i < k; i += blockDim.x) {
-        val[i] = topk_val(mk[i]);
-        id[i] = (int32_t)~(uint32_t)mk[i];
+        int32_t j = (int32_t)~(uint32_t)mk[i];
+        float v = x[j];
+        val[i] = v != v ? -INFINITY : v;
+        id[i] = j;
     }
 }
 
@@ -465,7 +490,7 @@ extern "C" int ops_topk(float *val, int32_t *id, const float *x, int n, int k, v
 {
     if (k < 1 || k > OPS_TOPK_MAX || k > n)
         return -1;
-    int kp = topk_pow2(k), blocks = (n + OPS_TOPK_SLICE - 1) / OPS_TOPK_SLICE;
+    int kp = k == 1 ? 1 : topk_pow2(k), blocks = (n + OPS_TOPK_SLICE - 1) / OPS_TOPK_SLICE;
     int m = blocks * kp, m2 = topk_pow2(m);
     size_t smem = (size_t)m2 * sizeof(uint64_t);
     static size_t raised;
@@ -475,9 +500,12 @@ extern "C" int ops_topk(float *val, int32_t *id, const float *x, int n, int k, v
             return -1;
         raised = smem;
     }
-    topk_slice_kernel<<<blocks, OPS_TOPK_THREADS, 0, s>>>((uint64_t *)scratch, x, n, kp);
-    topk_merge_kernel<<<1, OPS_TOPK_THREADS, smem, s>>>(val, id, (const uint64_t *)scratch, m,
-                                                         m2, k);
+    if (k == 1)
+        topk_slice_max_kernel<<<blocks, OPS_TOPK_THREADS, 0, s>>>((uint64_t *)scratch, x, n);
+    else
+        topk_slice_kernel<<<blocks, OPS_TOPK_THREADS, 0, s>>>((uint64_t *)scratch, x, n, kp);
+    topk_merge_kernel<<<1, OPS_TOPK_THREADS, smem, s>>>(val, id, x, (const uint64_t *)scratch,
+                                                         m, m2, k);
     return 0;
 }
 
