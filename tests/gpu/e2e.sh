@@ -54,16 +54,16 @@ run_case() {
     fi
 }
 
-# label model bound [env...]: the logits after a 150-token prompt (one
-# prefill chunk) against the CPU engine's, relative L2 error under bound;
-# NaN or Inf never passes.
+# label model bound n [env...]: the logits after an n-token prompt (shorter
+# than the 512-token prefill chunk, one chunk, or more) against the CPU
+# engine's, relative L2 error under bound; NaN or Inf never passes.
 run_logits() {
-    label=$1 model=$2 bound=$3
-    shift 3
-    env "$@" "$gpu" -m "$model" --prompt-tokens 150 -n 1 --temp 0 \
+    label=$1 model=$2 bound=$3 n=$4
+    shift 4
+    env "$@" "$gpu" -m "$model" --prompt-tokens "$n" -n 1 --temp 0 \
         --logits-file "$tmp/gpu.logits" >/dev/null 2>"$tmp/gpu.err"
     rc=$?
-    "$cpu" -m "$model" --prompt-tokens 150 -n 1 --temp 0 \
+    "$cpu" -m "$model" --prompt-tokens "$n" -n 1 --temp 0 \
         --logits-file "$tmp/cpu.logits" >/dev/null 2>"$tmp/cpu.err"
     if [ $rc -ne 0 ]; then
         printf '%-58s FAIL (cuda: %s)\n' "$label" "$(head -n 1 "$tmp/gpu.err")"
@@ -149,8 +149,10 @@ for m in $models; do
     zoo-qwen2-bpe) b32=1e-2 b16=1e-1 ;;
     *) b32=1e-4 b16=3e-2 ;;
     esac
-    run_logits "$b prefill logits, GEMV (f32)" "$m" $b32 STRATA_PREFILL_GEMV=1
-    run_logits "$b prefill logits, GEMM (f16 tensor cores)" "$m" $b16
+    run_logits "$b prefill logits, GEMV (f32)" "$m" $b32 150 STRATA_PREFILL_GEMV=1
+    for n in 150 512 700; do # (512 and 700: added in session 10, not yet run there)
+        run_logits "$b prefill logits, GEMM (f16 tensor cores), $n tokens" "$m" $b16 $n
+    done
     run_case "$b 150-token prompt, streamed (${pf#STRATA_})" "$m" @150 $pf STRATA_STREAM_TEST=odd:2
     case $b in # tier C reads the file's bytes: models whose rows need no f32 conversion
     stories260K|zoo-*)
