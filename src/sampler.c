@@ -199,6 +199,27 @@ static void heap_sift_down(struct sampler_cand *h, int n, int i)
     }
 }
 
+/* The heap of the best k seen so far: x replaces its worst when better. */
+static void heap_offer(struct sampler_cand *h, int k, const struct sampler_cand *x)
+{
+    if (cand_better(x, &h[0])) {
+        h[0] = *x;
+        heap_sift_down(h, k, 0);
+    }
+}
+
+/* Heap sort of that heap: the worst goes to the end each round, so h[0..k)
+ * ends best-first. */
+static void heap_sort_best_first(struct sampler_cand *h, int k)
+{
+    for (int end = k - 1; end > 0; end--) {
+        struct sampler_cand t = h[0];
+        h[0] = h[end];
+        h[end] = t;
+        heap_sift_down(h, end, 0);
+    }
+}
+
 /* Keeps the best k of c[0..n) in c[0..k), sorted best-first.
  * O(n log k) time, no memory beyond c. */
 static int select_top_k(struct sampler_cand *c, int n, int k)
@@ -207,19 +228,9 @@ static int select_top_k(struct sampler_cand *c, int n, int k)
         k = n;
     for (int i = k / 2 - 1; i >= 0; i--)
         heap_sift_down(c, k, i);
-    for (int i = k; i < n; i++) {
-        if (cand_better(&c[i], &c[0])) {
-            c[0] = c[i];
-            heap_sift_down(c, k, 0);
-        }
-    }
-    /* heap sort: the worst goes to the end each round -> best-first */
-    for (int end = k - 1; end > 0; end--) {
-        struct sampler_cand t = c[0];
-        c[0] = c[end];
-        c[end] = t;
-        heap_sift_down(c, end, 0);
-    }
+    for (int i = k; i < n; i++)
+        heap_offer(c, k, &c[i]);
+    heap_sort_best_first(c, k);
     return k;
 }
 
@@ -465,17 +476,9 @@ void sampler_top_logits(const float *logits, int32_t n, int32_t k, float *logit,
         heap_sift_down(h, k, i);
     for (int32_t i = k; i < n; i++) {
         struct sampler_cand x = {logits[i] != logits[i] ? -INFINITY : logits[i], i};
-        if (cand_better(&x, &h[0])) {
-            h[0] = x;
-            heap_sift_down(h, k, 0);
-        }
+        heap_offer(h, k, &x);
     }
-    for (int end = k - 1; end > 0; end--) {
-        struct sampler_cand t = h[0];
-        h[0] = h[end];
-        h[end] = t;
-        heap_sift_down(h, end, 0);
-    }
+    heap_sort_best_first(h, k);
     for (int32_t i = 0; i < k; i++) {
         logit[i] = h[i].logit;
         id[i] = h[i].id;
