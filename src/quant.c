@@ -1,6 +1,8 @@
-/* quant.c - the table of GGML types: names, block sizes, byte sizes. */
+/* quant.c - the table of GGML types: names, block sizes, byte sizes, and
+ * where a block keeps its f16 scales. */
 #include "quant.h"
 
+#include <stddef.h>
 #include <strings.h>
 
 /* Sizes of the types strata cannot compute with are still listed, so a
@@ -68,4 +70,21 @@ int ggml_type_from_name(const char *name)
         if (type_table[i].name && strcasecmp(type_table[i].name, name) == 0)
             return i;
     return -1;
+}
+
+int ggml_f16_fields(uint32_t type, int off[2])
+{
+    switch (type) {
+    case GGML_TYPE_Q4_0: off[0] = offsetof(block_q4_0, d); return 1;
+    case GGML_TYPE_Q4_1: off[0] = offsetof(block_q4_1, d); off[1] = offsetof(block_q4_1, m); return 2;
+    case GGML_TYPE_Q5_0: off[0] = offsetof(block_q5_0, d); return 1;
+    case GGML_TYPE_Q5_1: off[0] = offsetof(block_q5_1, d); off[1] = offsetof(block_q5_1, m); return 2;
+    case GGML_TYPE_Q8_0: off[0] = offsetof(block_q8_0, d); return 1;
+    case GGML_TYPE_Q2_K: off[0] = offsetof(block_q2_K, d); off[1] = offsetof(block_q2_K, dmin); return 2;
+    case GGML_TYPE_Q3_K: off[0] = offsetof(block_q3_K, d); return 1;
+    case GGML_TYPE_Q4_K: off[0] = offsetof(block_q4_K, d); off[1] = offsetof(block_q4_K, dmin); return 2;
+    case GGML_TYPE_Q5_K: off[0] = offsetof(block_q5_K, d); off[1] = offsetof(block_q5_K, dmin); return 2;
+    case GGML_TYPE_Q6_K: off[0] = offsetof(block_q6_K, d); return 1;
+    default: return 0;
+    }
 }

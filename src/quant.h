@@ -196,6 +196,11 @@ typedef struct {
 } block_q8_K;
 QUANT_STATIC_ASSERT(sizeof(block_q8_K) == 292, "block_q8_K size");
 
+/* Byte offsets of a block's f16 scale fields (d, and m or dmin where the
+ * format has one) in off[0..2); returns their count, 0 for a type without
+ * f16 scales. Tests that fill blocks with random bytes keep these finite. */
+int ggml_f16_fields(uint32_t type, int off[2]);
+
 #ifdef __cplusplus
 }
 #endif

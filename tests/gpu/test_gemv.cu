@@ -111,24 +111,6 @@ static float rng_f32(uint64_t *s, float lo, float hi)
     return lo + (hi - lo) * (float)(rng_next(s) >> 40) * (1.0f / 16777216.0f);
 }
 
-// Offsets of the f16 scale fields in one block of a quantized type.
-static int scale_fields(uint32_t type, int off[2])
-{
-    switch (type) {
-    case GGML_TYPE_Q4_0: off[0] = offsetof(block_q4_0, d); return 1;
-    case GGML_TYPE_Q4_1: off[0] = offsetof(block_q4_1, d); off[1] = offsetof(block_q4_1, m); return 2;
-    case GGML_TYPE_Q5_0: off[0] = offsetof(block_q5_0, d); return 1;
-    case GGML_TYPE_Q5_1: off[0] = offsetof(block_q5_1, d); off[1] = offsetof(block_q5_1, m); return 2;
-    case GGML_TYPE_Q8_0: off[0] = offsetof(block_q8_0, d); return 1;
-    case GGML_TYPE_Q2_K: off[0] = offsetof(block_q2_K, d); off[1] = offsetof(block_q2_K, dmin); return 2;
-    case GGML_TYPE_Q3_K: off[0] = offsetof(block_q3_K, d); return 1;
-    case GGML_TYPE_Q4_K: off[0] = offsetof(block_q4_K, d); off[1] = offsetof(block_q4_K, dmin); return 2;
-    case GGML_TYPE_Q5_K: off[0] = offsetof(block_q5_K, d); off[1] = offsetof(block_q5_K, dmin); return 2;
-    case GGML_TYPE_Q6_K: off[0] = offsetof(block_q6_K, d); return 1;
-    default: return 0;
-    }
-}
-
 struct gen_ctx {
     uint32_t type, cols;
     size_t row_bytes;
@@ -168,7 +150,7 @@ static void gen_row(void *arg, uint64_t r)
         memcpy(row + i, &v, c->row_bytes - i < 8 ? c->row_bytes - i : 8);
     }
     const ggml_type_info *ti = ggml_type_get(c->type);
-    int off[2], nf = scale_fields(c->type, off);
+    int off[2], nf = ggml_f16_fields(c->type, off);
     for (size_t b = 0; b < c->row_bytes; b += ti->type_size)
         for (int f = 0; f < nf; f++)
             put16(row + b + off[f], f32_to_f16(rng_f32(&s, -0.05f, 0.05f)));

@@ -18,64 +18,8 @@ extern "C" {
 }
 #include "ops.h"
 #include "gpu_work.h"
+#include "gpu_test.h"
 
-#define CK(call)                                                                  \
-    do {                                                                          \
-        cudaError_t e_ = (call);                                                  \
-        if (e_ != cudaSuccess) {                                                  \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,         \
-                    cudaGetErrorString(e_));                                      \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
-
-static int n_pass, n_fail;
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-
-static float frand(float lo, float hi)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return lo + (hi - lo) * (float)((rng >> 11) * (1.0 / 9007199254740992.0));
-}
-
-static void fill(float *x, size_t n, float lo, float hi)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = frand(lo, hi);
-}
-
-// relative L2 error of got against ref; NaN anywhere gives NaN
-static double rel_l2(const float *got, const float *ref, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(got[i]) || isnan(ref[i]))
-            return NAN;
-        double d = (double)got[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static void report(const char *what, double err, double bound)
-{
-    int ok = !isnan(err) && err < bound;
-    printf("%-48s rel_l2 %.2e (bound %.0e)  %s\n", what, err, bound, ok ? "ok" : "FAIL");
-    ok ? n_pass++ : n_fail++;
-}
-
-static void *dalloc(size_t bytes)
-{
-    void *p;
-    CK(cudaMalloc(&p, bytes));
-    CK(cudaMemset(p, 0xff, bytes)); // NaN pattern for floats
-    return p;
-}
-
-static void poison(void *d, size_t bytes) { CK(cudaMemset(d, 0xff, bytes)); }
 
 // ops_rms_prep for 3 rows: xg * rs must be op_rmsnorm's output.
 static void test_rms_prep(int n)

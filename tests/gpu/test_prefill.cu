@@ -44,59 +44,7 @@ extern "C" {
 }
 #include "prefill.h"
 
-#define CK(call)                                                                  \
-    do {                                                                          \
-        cudaError_t e_ = (call);                                                  \
-        if (e_ != cudaSuccess) {                                                  \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,         \
-                    cudaGetErrorString(e_));                                      \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
-
-static int n_pass, n_fail;
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static float frand(float lo, float hi)
-{
-    return lo + (hi - lo) * (float)((rnd() >> 11) * (1.0 / 9007199254740992.0));
-}
-
-static void fill(float *x, size_t n, float lo, float hi)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = frand(lo, hi);
-}
-
-// relative L2 error of got against ref; NaN anywhere gives NaN
-static double rel_l2(const float *got, const float *ref, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(got[i]) || isnan(ref[i]))
-            return NAN;
-        double d = (double)got[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static int report(const char *what, double err, double bound)
-{
-    int ok = !isnan(err) && err < bound;
-    printf("%-58s rel_l2 %.2e (bound %.0e)  %s\n", what, err, bound, ok ? "ok" : "FAIL");
-    ok ? n_pass++ : n_fail++;
-    return ok;
-}
+#include "gpu_test.h"
 
 // a case that must match bit for bit: n_diff of n values differ
 static void report_exact(const char *what, size_t n_diff, size_t n)
@@ -112,16 +60,6 @@ static void report_negative(const char *what, int rejected)
     printf("%-58s %s\n", what, rejected ? "FAIL (expected)" : "passed: the test cannot fail!  FAIL");
     rejected ? n_pass++ : n_fail++;
 }
-
-static void *dalloc(size_t bytes)
-{
-    void *p;
-    CK(cudaMalloc(&p, bytes));
-    CK(cudaMemset(p, 0xff, bytes)); // NaN pattern for floats and halves
-    return p;
-}
-
-static void poison(void *d, size_t bytes) { CK(cudaMemset(d, 0xff, bytes)); }
 
 static void up(void *d, const void *h, size_t bytes) { CK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice)); }
 
@@ -174,23 +112,6 @@ static uint16_t rand_half(void)
     return (uint16_t)((r & 0x8000) | (((r >> 16) % 25) << 10) | ((r >> 32) & 0x3ff));
 }
 
-static int scale_fields(uint32_t type, int off[2])
-{
-    switch (type) {
-    case GGML_TYPE_Q4_0: off[0] = offsetof(block_q4_0, d); return 1;
-    case GGML_TYPE_Q4_1: off[0] = offsetof(block_q4_1, d); off[1] = offsetof(block_q4_1, m); return 2;
-    case GGML_TYPE_Q5_0: off[0] = offsetof(block_q5_0, d); return 1;
-    case GGML_TYPE_Q5_1: off[0] = offsetof(block_q5_1, d); off[1] = offsetof(block_q5_1, m); return 2;
-    case GGML_TYPE_Q8_0: off[0] = offsetof(block_q8_0, d); return 1;
-    case GGML_TYPE_Q2_K: off[0] = offsetof(block_q2_K, d); off[1] = offsetof(block_q2_K, dmin); return 2;
-    case GGML_TYPE_Q3_K: off[0] = offsetof(block_q3_K, d); return 1;
-    case GGML_TYPE_Q4_K: off[0] = offsetof(block_q4_K, d); off[1] = offsetof(block_q4_K, dmin); return 2;
-    case GGML_TYPE_Q5_K: off[0] = offsetof(block_q5_K, d); off[1] = offsetof(block_q5_K, dmin); return 2;
-    case GGML_TYPE_Q6_K: off[0] = offsetof(block_q6_K, d); return 1;
-    default: return 0;
-    }
-}
-
 // Random weights: random bytes with every f16 field finite; F32 and BF16
 // values span f16's subnormals to past its largest finite value.
 static void gen_weights(uint32_t type, uint8_t *w, size_t bytes)
@@ -225,7 +146,7 @@ static void gen_weights(uint32_t type, uint8_t *w, size_t bytes)
         memcpy(w + i, &r, bytes - i < 8 ? bytes - i : 8);
     }
     const ggml_type_info *ti = ggml_type_get(type);
-    int off[2], nf = scale_fields(type, off);
+    int off[2], nf = ggml_f16_fields(type, off);
     for (size_t b = 0; b < bytes; b += ti->type_size)
         for (int f = 0; f < nf; f++) {
             uint16_t h = rand_half();
