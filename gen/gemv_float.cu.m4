@@ -29,8 +29,8 @@ struct gemv_dec_f32 {
 // Two f16 (low half first) -> f32 products.
 static __host__ __device__ __forceinline__ float gemv_f16x2_dot(uint32_t w, const float *x, float s)
 {
-    s = fmaf(gemv_f16(w & 0xFFFF), x[0], s);
-    return fmaf(gemv_f16(w >> 16), x[1], s);
+    s = fmaf(cv_f16(w & 0xFFFF), x[0], s);
+    return fmaf(cv_f16(w >> 16), x[1], s);
 }
 
 struct gemv_dec_f16 {
@@ -48,8 +48,8 @@ struct gemv_dec_f16 {
 // bf16 is the top half of an f32: a shift or a mask converts it.
 static __host__ __device__ __forceinline__ float gemv_bf16x2_dot(uint32_t w, const float *x, float s)
 {
-    s = fmaf(gemv_as_float(w << 16), x[0], s);
-    return fmaf(gemv_as_float(w & 0xFFFF0000u), x[1], s);
+    s = fmaf(cv_as_float(w << 16), x[0], s);
+    return fmaf(cv_as_float(w & 0xFFFF0000u), x[1], s);
 }
 
 struct gemv_dec_bf16 {

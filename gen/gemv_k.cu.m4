@@ -20,8 +20,8 @@ struct gemv_dec_q2_k {
         uint2 q = gemv_ld64(b + offsetof(block_q2_K, qs) + 32 * h + k);
         uint32_t q0 = (q.x >> (2 * j)) & 0x03030303u, q1 = (q.y >> (2 * j)) & 0x03030303u;
         uint32_t sc = b[offsetof(block_q2_K, scales) + 8 * h + 2 * j + (k >> 4)];
-        float d = gemv_f16(gemv_ld16(b + offsetof(block_q2_K, d)));
-        float dmin = gemv_f16(gemv_ld16(b + offsetof(block_q2_K, dmin)));
+        float d = cv_f16(gemv_ld16(b + offsetof(block_q2_K, d)));
+        float dmin = cv_f16(gemv_ld16(b + offsetof(block_q2_K, dmin)));
         return d * (float)(sc & 0xF) * gemv_dot_codes(q0, q1, x, xs, 0.0f) -
                dmin * (float)(sc >> 4) * xs;
     }
@@ -47,7 +47,7 @@ struct gemv_dec_q3_k {
         const int i = 8 * h + 2 * j + (k >> 4);
         int lo = (sc[i & 7] >> (4 * (i >> 3))) & 0xF;
         int hi = (sc[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
-        float d = gemv_f16(gemv_ld16(b + offsetof(block_q3_K, d)));
+        float d = cv_f16(gemv_ld16(b + offsetof(block_q3_K, d)));
         return d * (float)((lo | (hi << 4)) - 32) * gemv_dot_codes(q0, q1, x, xs, 4.0f);
     }
 };
@@ -66,8 +66,8 @@ static __host__ __device__ __forceinline__ void gemv_k4_scale_min(const uint8_t 
     uint32_t isc = (q[ia] & 0xF) | (((q[ib] >> shb) & 3) << 4);
     uint32_t im = ((q[s + 4] >> shc) & 0xF) | (((q[id] >> shb) & 3) << 4);
     // exact small ints to float without I2F (quarter rate)
-    sc = gemv_as_float(0x4B000000u | isc) - 8388608.0f;
-    m = gemv_as_float(0x4B000000u | im) - 8388608.0f;
+    sc = cv_as_float(0x4B000000u | isc) - 8388608.0f;
+    m = cv_as_float(0x4B000000u | im) - 8388608.0f;
 }
 
 // Q4_K: 144 bytes. Sub-block s = e / 32 (8 of them): element e is the low
@@ -85,7 +85,7 @@ struct gemv_dec_q4_k {
         float sc, m;
         gemv_k4_scale_min(b + offsetof(block_q4_K, scales), s, sc, m);
         uint32_t dm = *(const uint32_t *)(b + offsetof(block_q4_K, d)); // d, dmin
-        float d = gemv_f16(dm & 0xFFFF), dmin = gemv_f16(dm >> 16);
+        float d = cv_f16(dm & 0xFFFF), dmin = cv_f16(dm >> 16);
         return d * sc * gemv_dot_codes(q0, q1, x, xs, 0.0f) - dmin * m * xs;
     }
 };
@@ -105,7 +105,7 @@ struct gemv_dec_q5_k {
         float sc, m;
         gemv_k4_scale_min(b + offsetof(block_q5_K, scales), s, sc, m);
         uint32_t dm = *(const uint32_t *)(b + offsetof(block_q5_K, d)); // d, dmin
-        float d = gemv_f16(dm & 0xFFFF), dmin = gemv_f16(dm >> 16);
+        float d = cv_f16(dm & 0xFFFF), dmin = cv_f16(dm >> 16);
         return d * sc * gemv_dot_codes(q0, q1, x, xs, 0.0f) - dmin * m * xs;
     }
 };
@@ -124,7 +124,7 @@ struct gemv_dec_q6_k {
         uint32_t q0 = ((ql.x >> sh) & 0x0F0F0F0Fu) | (((qh.x >> (2 * t)) & 0x03030303u) << 4);
         uint32_t q1 = ((ql.y >> sh) & 0x0F0F0F0Fu) | (((qh.y >> (2 * t)) & 0x03030303u) << 4);
         int sc = (int8_t)b[offsetof(block_q6_K, scales) + 8 * h + 2 * t + (k >> 4)];
-        float d = gemv_f16(gemv_ld16(b + offsetof(block_q6_K, d)));
+        float d = cv_f16(gemv_ld16(b + offsetof(block_q6_K, d)));
         return d * (float)sc * gemv_dot_codes(q0, q1, x, xs, 32.0f);
     }
 };
@@ -171,7 +171,7 @@ static __host__ __device__ __forceinline__ gemv_k4_lane gemv_k4_lane_init(int la
 static __host__ __device__ __forceinline__ float gemv_k4_combine(uint4 h, const gemv_k4_lane &L, float Sa,
                                                                  float Sb, float sa, float sb)
 {
-    float d = gemv_f16(h.x & 0xFFFF), dmin = gemv_f16(h.x >> 16);
+    float d = cv_f16(h.x & 0xFFFF), dmin = cv_f16(h.x >> 16);
     uint32_t sc = (((L.hi ? h.w : h.y) >> L.sh) & 0x0F0Fu) | ((h.y >> L.shb) & 0x3030u);
     uint32_t m = (((L.hi ? h.w : h.z) >> L.shm) & 0x0F0Fu) | ((h.z >> L.shb) & 0x3030u);
     float t = fmaf(gemv_u2f(sc & 0xFF), Sa, gemv_u2f(sc >> 8) * Sb);
@@ -327,7 +327,7 @@ GEMV_UNROLL
         }
         float Sa = gemv_dot_codes16(a[0], a[1], a[2], a[3], xa, sa, 32.0f);
         float Sb = gemv_dot_codes16(c[0], c[1], c[2], c[3], xb, sb, 32.0f);
-        float d = gemv_f16((r.d >> L.sh) & 0xFFFF);
+        float d = cv_f16((r.d >> L.sh) & 0xFFFF);
         float sca = (float)(int8_t)(r.sc0 >> L.scsh), scb = (float)(int8_t)(r.sc1 >> L.scsh);
         return d * fmaf(sca, Sa, scb * Sb);
     }

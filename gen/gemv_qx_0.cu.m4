@@ -22,7 +22,7 @@ struct gemv_dec_q4_0 {
         const int p = 8 * (lane & 3), sh = (p & 16) >> 2;
         uint2 q = gemv_ld64(b + offsetof(block_q4_0, qs) + (p & 15));
         uint32_t q0 = (q.x >> sh) & 0x0F0F0F0Fu, q1 = (q.y >> sh) & 0x0F0F0F0Fu;
-        return gemv_f16(gemv_ld16(b)) * gemv_dot_codes(q0, q1, x, xs, 8.0f);
+        return cv_f16(gemv_ld16(b)) * gemv_dot_codes(q0, q1, x, xs, 8.0f);
     }
 };
 
@@ -35,7 +35,7 @@ struct gemv_dec_q4_1 {
         const int p = 8 * (lane & 3), sh = (p & 16) >> 2;
         uint2 q = gemv_ld64(b + offsetof(block_q4_1, qs) + (p & 15));
         uint32_t q0 = (q.x >> sh) & 0x0F0F0F0Fu, q1 = (q.y >> sh) & 0x0F0F0F0Fu;
-        float d = gemv_f16(gemv_ld16(b)), m = gemv_f16(gemv_ld16(b + offsetof(block_q4_1, m)));
+        float d = cv_f16(gemv_ld16(b)), m = cv_f16(gemv_ld16(b + offsetof(block_q4_1, m)));
         return fmaf(d, gemv_dot_codes(q0, q1, x, xs, 0.0f), m * xs);
     }
 };
@@ -61,7 +61,7 @@ struct gemv_dec_q5_0 {
         uint2 q = gemv_ld64(b + offsetof(block_q5_0, qs) + (p & 15));
         uint32_t q0 = (q.x >> sh) & 0x0F0F0F0Fu, q1 = (q.y >> sh) & 0x0F0F0F0Fu;
         gemv_q5_high(b + offsetof(block_q5_0, qh), p, q0, q1);
-        return gemv_f16(gemv_ld16(b)) * gemv_dot_codes(q0, q1, x, xs, 16.0f);
+        return cv_f16(gemv_ld16(b)) * gemv_dot_codes(q0, q1, x, xs, 16.0f);
     }
 };
 
@@ -75,7 +75,7 @@ struct gemv_dec_q5_1 {
         uint2 q = gemv_ld64(b + offsetof(block_q5_1, qs) + (p & 15));
         uint32_t q0 = (q.x >> sh) & 0x0F0F0F0Fu, q1 = (q.y >> sh) & 0x0F0F0F0Fu;
         gemv_q5_high(b + offsetof(block_q5_1, qh), p, q0, q1);
-        float d = gemv_f16(gemv_ld16(b)), m = gemv_f16(gemv_ld16(b + offsetof(block_q5_1, m)));
+        float d = cv_f16(gemv_ld16(b)), m = cv_f16(gemv_ld16(b + offsetof(block_q5_1, m)));
         return fmaf(d, gemv_dot_codes(q0, q1, x, xs, 0.0f), m * xs);
     }
 };
@@ -89,7 +89,7 @@ struct gemv_dec_q8_0 {
         const uint8_t *b = g + (lane >> 2) * sizeof(block_q8_0);
         const int p = 8 * (lane & 3);
         uint2 q = gemv_ld64(b + offsetof(block_q8_0, qs) + p);
-        return gemv_f16(gemv_ld16(b)) *
+        return cv_f16(gemv_ld16(b)) *
                gemv_dot_bytes(q.x ^ 0x80808080u, q.y ^ 0x80808080u, x, GEMV_BIAS(128));
     }
 };
@@ -146,7 +146,7 @@ GEMV_UNROLL
             q[k] = gemv_funnel(r.w[k], r.w[k + 1], L.sh + 16);
         float Sa = gemv_dot_codes16(q[0] & M, q[1] & M, q[2] & M, q[3] & M, xa, sa, 8.0f);
         float Sb = gemv_dot_codes16((q[0] >> 4) & M, (q[1] >> 4) & M, (q[2] >> 4) & M, (q[3] >> 4) & M, xb, sb, 8.0f);
-        return gemv_f16((r.w[0] >> L.sh) & 0xFFFF) * (Sa + Sb);
+        return cv_f16((r.w[0] >> L.sh) & 0xFFFF) * (Sa + Sb);
     }
 };
 template <>
@@ -184,7 +184,7 @@ GEMV_UNROLL
         const float B = GEMV_BIAS(128);
         float s = gemv_dot_bytes(q[0], q[1], xa, B) + gemv_dot_bytes(q[2], q[3], xa + 8, B);
         s += gemv_dot_bytes(q[4], q[5], xb, B) + gemv_dot_bytes(q[6], q[7], xb + 8, B);
-        return gemv_f16((r.w[0] >> L.sh) & 0xFFFF) * s;
+        return cv_f16((r.w[0] >> L.sh) & 0xFFFF) * s;
     }
 };
 template <>

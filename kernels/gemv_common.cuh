@@ -46,6 +46,7 @@
 #endif
 #include "quant.h"
 #include "half.h"
+#include "convert.cuh"
 #include "gemv_epi.cuh"
 
 #define GEMV_HD static __host__ __device__ __forceinline__
@@ -58,28 +59,7 @@
 #define GEMV_UNROLL
 #endif
 
-// ---- conversions ------------------------------------------------------
-
-GEMV_HD float gemv_as_float(uint32_t u)
-{
-#ifdef __CUDA_ARCH__
-    return __uint_as_float(u);
-#else
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-#endif
-}
-
-// Low 16 bits of h as binary16 -> f32.
-GEMV_HD float gemv_f16(uint32_t h)
-{
-#ifdef __CUDA_ARCH__
-    return __half2float(__ushort_as_half((unsigned short)h));
-#else
-    return f16_to_f32((uint16_t)h);
-#endif
-}
+// ---- conversions (cv_as_float, cv_f16: convert.cuh, shared with prefill.cu)
 
 // Byte i (0..3) of w as an exact float minus bias: 2^23 + byte is
 // representable exactly, so (0x4B000000 | byte) - (2^23 + bias) is exact
@@ -92,7 +72,7 @@ GEMV_HD float gemv_byte(uint32_t w, float bias_2p23)
 #else
     uint32_t u = 0x4B000000u | ((w >> (8 * I)) & 0xFF);
 #endif
-    return gemv_as_float(u) - bias_2p23;
+    return cv_as_float(u) - bias_2p23;
 }
 #define GEMV_BIAS(b) (8388608.0f + (float)(b))
 
@@ -124,7 +104,7 @@ GEMV_HD float gemv_code(uint32_t w)
 #else
     uint32_t u = 0x3F000000u | (((w >> (8 * I)) & 0xFF) << 16);
 #endif
-    return gemv_as_float(u);
+    return cv_as_float(u);
 }
 
 // sum_i (b_i - bias) * x[i] over the 8 codes b_i < 128 in the bytes of q0
@@ -612,7 +592,7 @@ GEMV_HD uint32_t gemv_funnel(uint32_t lo, uint32_t hi, uint32_t sh)
 // Exact small non-negative int -> float without I2F: 2^23 + v - 2^23.
 GEMV_HD float gemv_u2f(uint32_t v)
 {
-    return gemv_as_float(0x4B000000u | v) - 8388608.0f;
+    return cv_as_float(0x4B000000u | v) - 8388608.0f;
 }
 
 // sum_i (b_i - bias) * x[i] over 16 codes b_i < 128, 4 per word of q;

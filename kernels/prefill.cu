@@ -20,6 +20,7 @@
 #endif
 #include "half.h"
 #include "quant.h"
+#include "convert.cuh"
 
 #define WARP 32
 
@@ -56,42 +57,11 @@ PF_HD float pf_sub(float a, float b)
 #endif
 }
 
-PF_HD float pf_as_float(uint32_t u)
-{
-#ifdef __CUDA_ARCH__
-    return __uint_as_float(u);
-#else
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-#endif
-}
-
-// binary16 bits -> f32, exact.
-PF_HD float pf_h2f(uint32_t h)
-{
-#ifdef __CUDA_ARCH__
-    return __half2float(__ushort_as_half((unsigned short)h));
-#else
-    return f16_to_f32((uint16_t)h);
-#endif
-}
-
-// f32 -> binary16 bits, round to nearest even.
-PF_HD uint16_t pf_f2h(float f)
-{
-#ifdef __CUDA_ARCH__
-    return __half_as_ushort(__float2half_rn(f));
-#else
-    return f32_to_f16(f);
-#endif
-}
-
 // The integer u - bias (u < 2^23) as an exact float without I2F (a quarter
 // of the FMA rate): 2^23 + u is a float with u in its low mantissa bits.
 PF_HD float pf_code(uint32_t u, float bias)
 {
-    return pf_as_float(0x4B000000u | u) - (8388608.0f + bias);
+    return cv_as_float(0x4B000000u | u) - (8388608.0f + bias);
 }
 
 // The two binary16 of a half2 as one word (low half first).
@@ -155,7 +125,7 @@ struct dq_q4_0 {
     // x = d * (q - 8); element j low nibble of qs[j], j + 16 the high one
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
-        float d = pf_h2f(pf_ld16(b));
+        float d = cv_f16(pf_ld16(b));
         int sh = (j0 & 16) ? 4 : 0;
         uint32_t q0 = pf_ld32(b + 2 + (j0 & 15)) >> sh, q1 = pf_ld32(b + 6 + (j0 & 15)) >> sh;
         for (int i = 0; i < 8; i++)
@@ -168,7 +138,7 @@ struct dq_q4_1 {
     // x = q * d + m
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
-        float d = pf_h2f(pf_ld16(b)), m = pf_h2f(pf_ld16(b + 2));
+        float d = cv_f16(pf_ld16(b)), m = cv_f16(pf_ld16(b + 2));
         int sh = (j0 & 16) ? 4 : 0;
         uint32_t q0 = pf_ld32(b + 4 + (j0 & 15)) >> sh, q1 = pf_ld32(b + 8 + (j0 & 15)) >> sh;
         for (int i = 0; i < 8; i++)
@@ -181,7 +151,7 @@ struct dq_q5_0 {
     // x = d * (q - 16), q = nibble | bit j of qh << 4
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
-        float d = pf_h2f(pf_ld16(b));
+        float d = cv_f16(pf_ld16(b));
         uint32_t qh = pf_ld32(b + 2) >> j0;
         int sh = (j0 & 16) ? 4 : 0;
         uint32_t q0 = pf_ld32(b + 6 + (j0 & 15)) >> sh, q1 = pf_ld32(b + 10 + (j0 & 15)) >> sh;
@@ -197,7 +167,7 @@ struct dq_q5_1 {
     // x = q * d + m, q 5-bit as in q5_0
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
-        float d = pf_h2f(pf_ld16(b)), m = pf_h2f(pf_ld16(b + 2));
+        float d = cv_f16(pf_ld16(b)), m = cv_f16(pf_ld16(b + 2));
         uint32_t qh = pf_ld32(b + 4) >> j0;
         int sh = (j0 & 16) ? 4 : 0;
         uint32_t q0 = pf_ld32(b + 8 + (j0 & 15)) >> sh, q1 = pf_ld32(b + 12 + (j0 & 15)) >> sh;
@@ -213,7 +183,7 @@ struct dq_q8_0 {
     // x = q * d, q int8 (byte ^ 0x80 is q + 128)
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
-        float d = pf_h2f(pf_ld16(b));
+        float d = cv_f16(pf_ld16(b));
         uint32_t q0 = pf_ld32(b + 2 + j0) ^ 0x80808080u, q1 = pf_ld32(b + 6 + j0) ^ 0x80808080u;
         for (int i = 0; i < 8; i++)
             v[i] = pf_mul(pf_code(pf_byte(q0, q1, i), 128.0f), d);
@@ -229,7 +199,7 @@ struct dq_q2_k {
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
         int h = j0 >> 7, j = (j0 >> 5) & 3, s = (j0 >> 4) & 1, l0 = j0 & 15;
-        float d = pf_h2f(pf_ld16(b + 80)), dmin = pf_h2f(pf_ld16(b + 82));
+        float d = cv_f16(pf_ld16(b + 80)), dmin = cv_f16(pf_ld16(b + 82));
         uint32_t sc = b[8 * h + 2 * j + s];
         float dl = pf_mul(d, (float)(sc & 15)), ml = pf_mul(dmin, (float)(sc >> 4));
         const uint8_t *q = b + 16 + 32 * h + 16 * s + l0;
@@ -246,7 +216,7 @@ struct dq_q3_k {
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
         int h = j0 >> 7, j = (j0 >> 5) & 3, s = (j0 >> 4) & 1, l0 = j0 & 15;
-        float d = pf_h2f(pf_ld16(b + 108));
+        float d = cv_f16(pf_ld16(b + 108));
         const uint8_t *p = b + 96;
         int si = 8 * h + 2 * j + s;
         int lo = si < 8 ? p[si] & 15 : p[si - 8] >> 4;
@@ -283,7 +253,7 @@ struct dq_q4_k {
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
         int g = j0 >> 6, hi = (j0 >> 5) & 1, l0 = j0 & 31;
-        float d = pf_h2f(pf_ld16(b)), dmin = pf_h2f(pf_ld16(b + 2));
+        float d = cv_f16(pf_ld16(b)), dmin = cv_f16(pf_ld16(b + 2));
         int sc, m;
         pf_k4_scale_min(b + 4, 2 * g + hi, &sc, &m);
         float ds = pf_mul(d, (float)sc), ms = pf_mul(dmin, (float)m);
@@ -300,7 +270,7 @@ struct dq_q5_k {
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
         int g = j0 >> 6, hi = (j0 >> 5) & 1, l0 = j0 & 31;
-        float d = pf_h2f(pf_ld16(b)), dmin = pf_h2f(pf_ld16(b + 2));
+        float d = cv_f16(pf_ld16(b)), dmin = cv_f16(pf_ld16(b + 2));
         int sc, m;
         pf_k4_scale_min(b + 4, 2 * g + hi, &sc, &m);
         float ds = pf_mul(d, (float)sc), ms = pf_mul(dmin, (float)m);
@@ -323,7 +293,7 @@ struct dq_q6_k {
     static __host__ __device__ __forceinline__ void dec8(const uint8_t *b, int j0, float *v)
     {
         int h = j0 >> 7, k = (j0 >> 5) & 3, l0 = j0 & 31;
-        float d = pf_h2f(pf_ld16(b + 208));
+        float d = cv_f16(pf_ld16(b + 208));
         float ds = pf_mul(d, (float)(int8_t)b[192 + 8 * h + (l0 >> 4) + 2 * k]);
         const uint8_t *ql = b + 64 * h + l0 + 32 * (k & 1), *qh = b + 128 + 32 * h + l0;
         int ns = 4 * (k >> 1);
@@ -362,7 +332,7 @@ static __host__ __device__ __forceinline__ void dq_decode(const uint8_t *st, int
         *(uint4 *)(out + e) = o;
 #else
         for (int i = 0; i < 8; i++)
-            out[e + i] = pf_f2h(v[i]);
+            out[e + i] = cv_to_f16(v[i]);
 #endif
     }
 }
@@ -408,7 +378,7 @@ PF_HD float dq_plain1(uint32_t type, const void *w, uint64_t i)
     if (type == GGML_TYPE_F32)
         return ((const float *)w)[i];
     uint32_t h = ((const uint16_t *)w)[i];
-    return type == GGML_TYPE_BF16 ? pf_as_float(h << 16) : pf_h2f(h);
+    return type == GGML_TYPE_BF16 ? cv_as_float(h << 16) : cv_f16(h);
 }
 
 template <uint32_t T>
@@ -420,7 +390,7 @@ prefill_dequant_plain_kernel(const void *w, uint64_t n, uint16_t *out)
         return;
     if (e0 + 8 > n) {
         for (uint64_t i = e0; i < n; i++)
-            out[i] = T == GGML_TYPE_F16 ? ((const uint16_t *)w)[i] : pf_f2h(dq_plain1(T, w, i));
+            out[i] = T == GGML_TYPE_F16 ? ((const uint16_t *)w)[i] : cv_to_f16(dq_plain1(T, w, i));
         return;
     }
     uint4 o;
@@ -430,8 +400,8 @@ prefill_dequant_plain_kernel(const void *w, uint64_t n, uint16_t *out)
         uint4 r = __ldcs((const uint4 *)((const uint16_t *)w + e0));
         uint32_t in[4] = {r.x, r.y, r.z, r.w}, res[4];
         for (int k = 0; k < 4; k++)
-            res[k] = pf_h2_bits(__floats2half2_rn(pf_as_float(in[k] << 16),
-                                                       pf_as_float(in[k] & 0xffff0000u)));
+            res[k] = pf_h2_bits(__floats2half2_rn(cv_as_float(in[k] << 16),
+                                                       cv_as_float(in[k] & 0xffff0000u)));
         o = make_uint4(res[0], res[1], res[2], res[3]);
     } else {
         float4 a = __ldcs((const float4 *)((const float *)w + e0));
@@ -519,7 +489,7 @@ extern "C" int prefill_dequant_f16_emulate(uint32_t type, uint32_t rows, uint32_
     case GGML_TYPE_F32:
     case GGML_TYPE_BF16:
         for (uint64_t i = 0; i < n; i++)
-            out[i] = pf_f2h(dq_plain1(type, w, i));
+            out[i] = cv_to_f16(dq_plain1(type, w, i));
         return 0;
     case GGML_TYPE_F16:
         memcpy(out, w, n * 2);
