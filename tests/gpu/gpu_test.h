@@ -12,15 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CK(call)                                                                  \
-    do {                                                                          \
-        cudaError_t e_ = (call);                                                  \
-        if (e_ != cudaSuccess) {                                                  \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,         \
-                    cudaGetErrorString(e_));                                      \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
+#include "cuda_check.h"
+
+#define CK(call) CUDA_CHECK(call)
 
 static int n_pass, n_fail;
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
