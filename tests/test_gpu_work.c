@@ -1,0 +1,88 @@
+/* test_gpu_work.c - the CUDA engine's working buffers (gpu_work.h), which
+ * the plan counts: every buffer aligned, inside the total, none
+ * overlapping, each as large as what the engine puts there; the split
+ * count within its rules; and a GPU plan's activation buffer is exactly
+ * this total. */
+#include <CUnit/CUnit.h>
+
+#include "facts.h"
+#include "gpu_work.h"
+#include "plan.h"
+#include "profile.h"
+
+static void check_layout(const struct gpu_work_dims *d)
+{
+    struct gpu_work w;
+    gpu_work_layout(d, &w);
+    for (int i = 0; i < GW_COUNT; i++) {
+        CU_ASSERT_EQUAL(w.off[i] % GPU_WORK_ALIGN, 0);
+        CU_ASSERT_TRUE(w.off[i] + w.bytes[i] <= w.total);
+        if (i + 1 < GW_COUNT)
+            CU_ASSERT_TRUE(w.off[i] + w.bytes[i] <= w.off[i + 1]);
+    }
+    const uint64_t P = GPU_WORK_CHUNK, qkv = d->q_dim + 2ull * d->kv_dim;
+    CU_ASSERT_EQUAL(w.bytes[GW_X], P * d->dim * 4);
+    CU_ASSERT_EQUAL(w.bytes[GW_C_QKV], P * qkv * 4);
+    CU_ASSERT_EQUAL(w.bytes[GW_C_HB], P * d->ffn_dim * 4);
+    /* the f16 matrix holds the largest of Q|K|V, wo, gate/up/down */
+    CU_ASSERT_TRUE(w.bytes[GW_W16] >= qkv * d->dim * 2);
+    CU_ASSERT_TRUE(w.bytes[GW_W16] >= (uint64_t)d->ffn_dim * d->dim * 2);
+    CU_ASSERT_EQUAL(w.bytes[GW_ROPE_CS], (uint64_t)d->n_ctx * d->rope_dim * 4);
+    CU_ASSERT_EQUAL(w.bytes[GW_GEMM_WS], GPU_WORK_GEMM_WORKSPACE);
+    CU_ASSERT_TRUE(w.bytes[GW_TOPK_SCRATCH] >=
+                   (uint64_t)(d->n_vocab + GPU_WORK_TOPK_SLICE - 1) / GPU_WORK_TOPK_SLICE *
+                       GPU_WORK_TOPK_MAX * 8);
+    /* splits: at least one, never shorter than ATTN_MIN_SPLIT positions
+     * (unless the whole context is), never longer than ATTN_MAX_SPLIT_LEN */
+    int s = w.attn_splits;
+    CU_ASSERT_TRUE(s >= 1);
+    CU_ASSERT_TRUE((int)d->n_ctx <= ATTN_MIN_SPLIT || (int)d->n_ctx / s >= ATTN_MIN_SPLIT - 1);
+    CU_ASSERT_TRUE(((int)d->n_ctx + s - 1) / s <= ATTN_MAX_SPLIT_LEN);
+    CU_ASSERT_EQUAL(w.bytes[GW_ATTN_SCRATCH],
+                    gpu_work_attn_scratch_floats((int)d->n_heads, (int)d->head_dim, s) * 4);
+}
+
+static void test_layouts(void)
+{
+    /* Llama-3.1-8B at 4096 and 131072 positions, -70B, Qwen2.5-7B, a tiny model */
+    struct gpu_work_dims d8 = {4096, 4096, 1024, 14336, 128256, 32, 8, 128, 128, 4096};
+    check_layout(&d8);
+    d8.n_ctx = 131072;
+    check_layout(&d8);
+    struct gpu_work_dims d70 = {8192, 8192, 1024, 28672, 128256, 64, 8, 128, 128, 4096};
+    check_layout(&d70);
+    struct gpu_work_dims dq = {3584, 3584, 512, 18944, 152064, 28, 4, 128, 128, 32768};
+    check_layout(&dq);
+    struct gpu_work_dims dt = {64, 64, 32, 172, 512, 8, 4, 8, 8, 20};
+    check_layout(&dt);
+}
+
+/* A GPU plan counts exactly these bytes (rope_dim = head_dim, the most). */
+static void test_plan_counts_them(void)
+{
+    static struct model_facts f; /* large: not on the stack */
+    struct st_err e = {""};
+    CU_ASSERT_EQUAL_FATAL(facts_from_synth(&f, "llama-3.1-70b-q4_k_m", &e), 0);
+    struct profile prof;
+    CU_ASSERT_EQUAL_FATAL(profile_read("profiles/h100-80g.profile", &prof, &e), 0);
+    struct plan_opts o = {0};
+    o.ctx = 4096;
+    o.vram_budget = 22ull << 30;
+    struct plan p;
+    CU_ASSERT_EQUAL_FATAL(plan_make(&p, &prof, &f, &o, &e), 0);
+    struct gpu_work_dims d = {f.n_embd, f.n_heads * f.head_dim, f.n_kv_heads * f.head_dim,
+                              f.n_ff, f.n_vocab, f.n_heads, f.n_kv_heads, f.head_dim,
+                              f.head_dim, 4096};
+    struct gpu_work w;
+    gpu_work_layout(&d, &w);
+    CU_ASSERT_EQUAL(p.buf[PLAN_BUF_ACT].bytes, w.total);
+    CU_ASSERT_EQUAL(p.buf[PLAN_BUF_SCRATCH].bytes, 0);
+    plan_free(&p);
+}
+
+void suite_gpu_work(void)
+{
+    CU_pSuite s = CU_add_suite("gpu_work", NULL, NULL);
+    CU_add_test(s, "layouts of real shapes: aligned, disjoint, large enough", test_layouts);
+    CU_add_test(s, "a GPU plan counts exactly the working buffers", test_plan_counts_them);
+}
