@@ -1103,7 +1103,8 @@ extern "C" const float *engine_forward_batch(struct engine *e, const int32_t *to
         }
         if (enqueue_step(e, nb, !e->prefill_gemv && nb >= PREFILL_GEMM_MIN, err))
             return NULL;
-        fetch_logits(e, 0);
+        if (done + nb == n) // only the last chunk's last token is needed
+            fetch_logits(e, 0);
         cudaError_t r = cudaStreamSynchronize(e->stream);
         if (r != cudaSuccess) {
             cuda_fail(err, "the prefill step", r);

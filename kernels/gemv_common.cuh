@@ -170,15 +170,6 @@ GEMV_HD uint2 gemv_ld64(const uint8_t *p) // any alignment
 #endif
 }
 
-// ---- warp reduction ----------------------------------------------------
-
-static __device__ __forceinline__ float gemv_warp_sum(float v)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 // ---- cp.async (sm_80+): global -> shared without registers ---------------
 
 static __device__ __forceinline__ void gemv_cp16(void *smem, const void *gmem)
@@ -339,7 +330,7 @@ __device__ __forceinline__ void gemv_block_end(const float *acc, float (*part)[N
 {
 GEMV_UNROLL
     for (int i = 0; i < NR; i++) {
-        float v = gemv_warp_sum(acc[i]);
+        float v = warp_sum(acc[i]);
         if ((threadIdx.x & 31) == 0)
             part[threadIdx.x >> 5][i] = v;
     }

@@ -12,13 +12,7 @@
 #include <cuda_runtime.h>
 
 #include "gemv.h"
-
-static __device__ __forceinline__ float gemv_epi_warp_sum(float v)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+#include "warp.cuh"
 
 // silu(g) * u exactly as the CPU reference writes it (op_swiglu).
 static __device__ __forceinline__ float gemv_epi_swiglu(float g, float u)
@@ -59,7 +53,7 @@ __device__ __forceinline__ void gemv_epilogue(float v, int lane, int H, bool pai
         return;
     // The next RMSNorm's scale over all rows: a partial per block, then the
     // last block to arrive adds them in block order (deterministic).
-    sq = gemv_epi_warp_sum(sq);
+    sq = warp_sum(sq);
     unsigned ticket = 0;
     if (lane == 0) {
         e.part[blockIdx.x] = sq;
@@ -73,7 +67,7 @@ __device__ __forceinline__ void gemv_epilogue(float v, int lane, int H, bool pai
     float s = 0.0f;
     for (unsigned b = lane; b < gridDim.x; b += 32)
         s += __ldcg(e.part + b); // L2: other blocks wrote them
-    s = gemv_epi_warp_sum(s);
+    s = warp_sum(s);
     if (lane == 0) {
         *e.rs_next = 1.0f / sqrtf(s / (float)rows + e.eps);
         *e.count = 0; // ready for the next launch

@@ -7,25 +7,12 @@
 #include "ops.h"
 #include "gpu_work.h"
 #include "gemv_epi.cuh"
+#include "warp.cuh"
 
 #include <cuda_fp16.h>
 #include <math.h>
 
 #define WARP 32
-
-static __device__ __forceinline__ float warp_sum(float v)
-{
-    for (int o = WARP / 2; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-static __device__ __forceinline__ float warp_max(float v)
-{
-    for (int o = WARP / 2; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
 
 // Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread
 // gets the result.

@@ -21,6 +21,7 @@
 #include "half.h"
 #include "quant.h"
 #include "convert.cuh"
+#include "warp.cuh"
 
 #define WARP 32
 
@@ -544,20 +545,6 @@ extern "C" int prefill_gemm(cublasHandle_t h, int n_tok, int rows, int cols,
 }
 
 // ---- reductions ---------------------------------------------------------------
-static __device__ __forceinline__ float pf_warp_sum(float v)
-{
-    for (int o = WARP / 2; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-static __device__ __forceinline__ float pf_warp_max(float v)
-{
-    for (int o = WARP / 2; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
 // Block-wide sum / max (blockDim.x a multiple of 32); every thread gets it.
 // Not static: the __shared__ array of a static function gets a name hashed
 // from the absolute source path (see ops.cu).
@@ -581,14 +568,14 @@ __device__ float prefill_block_reduce(float v, int is_max)
 {
     __shared__ float part[32];
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-    v = is_max ? pf_warp_max(v) : pf_warp_sum(v);
+    v = is_max ? warp_max(v) : warp_sum(v);
     __syncthreads();
     if (lane == 0)
         part[warp] = v;
     __syncthreads();
     float id = is_max ? -INFINITY : 0.0f;
     v = lane < (int)(blockDim.x / WARP) ? part[lane] : id;
-    return is_max ? pf_warp_max(v) : pf_warp_sum(v);
+    return is_max ? warp_max(v) : warp_sum(v);
 }
 
 // ---- element-wise ----------------------------------------------------------------
@@ -932,7 +919,7 @@ prefill_attn_tc_kernel(float *out, const float *qkv, int ld, int n_tok, const ui
             int r = warp * 8 + k, pr = rpos[r];
             float x0 = c0 + lane <= pr ? S[r * ATT_LDS + lane] : -INFINITY;
             float x1 = c0 + lane + 32 <= pr ? S[r * ATT_LDS + lane + 32] : -INFINITY;
-            float mn = fmaxf(m_run[k], pf_warp_max(fmaxf(x0, x1))); // finite: tile 0 has position 0
+            float mn = fmaxf(m_run[k], warp_max(fmaxf(x0, x1))); // finite: tile 0 has position 0
             float a = exp2f(m_run[k] - mn);
             float e0 = exp2f(x0 - mn), e1 = exp2f(x1 - mn);
             l_run[k] = l_run[k] * a + (e0 + e1);
@@ -980,7 +967,7 @@ prefill_attn_tc_kernel(float *out, const float *qkv, int ld, int n_tok, const ui
 
 #pragma unroll
     for (int k = 0; k < 8; k++) {
-        float l = pf_warp_sum(l_run[k]);
+        float l = warp_sum(l_run[k]);
         if (lane == 0)
             l_s[warp * 8 + k] = l;
     }

@@ -234,6 +234,22 @@ static int select_top_k(struct sampler_cand *c, int n, int k)
     return k;
 }
 
+/* llama.cpp's repeat penalty on one logit: it only ever lowers it. */
+static float penalized(float l, float rp)
+{
+    return l <= 0.0f ? l * rp : l / rp;
+}
+
+/* A fresh stamp value: a token is marked in this round when its stamp
+ * equals it (no clearing between rounds). */
+static void next_stamp(struct sampler *s)
+{
+    if (++s->stamp_now == 0) { /* wrapped: old stamps could collide */
+        memset(s->stamp, 0, (size_t)s->n_vocab * sizeof *s->stamp);
+        s->stamp_now = 1;
+    }
+}
+
 /* Every distinct token of the window once (llama.cpp applies the repeat
  * penalty once per distinct token, whatever its count). c is in id order. */
 static void apply_repeat_penalty(struct sampler *s, struct sampler_cand *c)
@@ -241,17 +257,13 @@ static void apply_repeat_penalty(struct sampler *s, struct sampler_cand *c)
     float rp = s->p.repeat_penalty;
     if (rp == 1.0f || s->n_window == 0)
         return;
-    if (++s->stamp_now == 0) { /* wrapped: old stamps could collide */
-        memset(s->stamp, 0, (size_t)s->n_vocab * sizeof *s->stamp);
-        s->stamp_now = 1;
-    }
+    next_stamp(s);
     for (int32_t i = 0; i < s->n_window; i++) {
         int32_t t = s->window[i];
         if (t < 0 || t >= s->n_vocab || s->stamp[t] == s->stamp_now)
             continue;
         s->stamp[t] = s->stamp_now;
-        float l = c[t].logit;
-        c[t].logit = l <= 0.0f ? l * rp : l / rp;
+        c[t].logit = penalized(c[t].logit, rp);
     }
 }
 
@@ -263,20 +275,15 @@ static void apply_repeat_penalty_listed(struct sampler *s, struct sampler_cand *
     float rp = s->p.repeat_penalty;
     if (rp == 1.0f || s->n_window == 0)
         return;
-    if (++s->stamp_now == 0) {
-        memset(s->stamp, 0, (size_t)s->n_vocab * sizeof *s->stamp);
-        s->stamp_now = 1;
-    }
+    next_stamp(s);
     for (int32_t i = 0; i < s->n_window; i++) {
         int32_t t = s->window[i];
         if (t >= 0 && t < s->n_vocab)
             s->stamp[t] = s->stamp_now;
     }
     for (int i = 0; i < n; i++)
-        if (s->stamp[c[i].id] == s->stamp_now) {
-            float l = c[i].logit;
-            c[i].logit = l <= 0.0f ? l * rp : l / rp;
-        }
+        if (s->stamp[c[i].id] == s->stamp_now)
+            c[i].logit = penalized(c[i].logit, rp);
 }
 
 /* exp(logit - max) into s->prob[0..n); returns their sum (double, in order). */
