@@ -234,7 +234,8 @@ static int select_top_k(struct sampler_cand *c, int n, int k)
     return k;
 }
 
-/* llama.cpp's repeat penalty on one logit: it only ever lowers it. */
+/* llama.cpp's repeat penalty on one logit: lowers it for rp > 1, raises it
+ * for rp < 1. */
 static float penalized(float l, float rp)
 {
     return l <= 0.0f ? l * rp : l / rp;
@@ -447,6 +448,8 @@ int32_t sampler_candidates_needed(const struct sampler *s)
 {
     if (s->p.temp > 0.0f && s->p.top_k <= 0)
         return 0; /* top-p and min-p over every token need every logit */
+    if (s->p.repeat_penalty < 1.0f)
+        return 0; /* a penalty below 1 raises window tokens from anywhere */
     int64_t k = s->p.temp <= 0.0f ? 1 : s->p.top_k;
     if (s->p.repeat_penalty != 1.0f)
         k += s->n_window; /* the penalty only lowers: a token in the

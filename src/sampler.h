@@ -88,9 +88,10 @@ int32_t sampler_sample(struct sampler *s, const float *logits);
 
 /* The chain from fewer logits: a device can return just the best few.
  * sampler_candidates_needed: how many best raw logits the next draw needs
- * (top-k, 1 when greedy, plus the penalty window: the penalty only lowers a
- * logit, so a token of the penalized top k is among the raw top k + window);
- * 0 when it needs every one (temp > 0 with top-k off).
+ * (top-k, 1 when greedy, plus the penalty window: a penalty above 1 only
+ * lowers a logit, so a token of the penalized top k is among the raw top k + window);
+ * 0 when it needs every one (temp > 0 with top-k off, or a penalty below
+ * 1, which raises logits).
  * sampler_sample_top: sampler_sample from the n >= that many best logits
  * (best-first: logit descending, id ascending on ties, NaN as -inf), the
  * same token it would draw from all of them.

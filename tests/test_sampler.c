@@ -495,9 +495,16 @@ static void test_from_top_candidates(void)
         sampler_free(full);
         sampler_free(top);
     }
-    /* top-k off with a temperature: every logit is needed */
+    /* top-k off with a temperature: every logit is needed; so with a
+     * penalty below 1, which can lift a window token from anywhere */
     struct sampler_params p = plain();
     struct sampler *s = make(&p, N);
+    CU_ASSERT_EQUAL(sampler_candidates_needed(s), 0);
+    sampler_free(s);
+    sampler_params_default(&p);
+    p.repeat_penalty = 0.5f;
+    s = make(&p, N);
+    sampler_accept(s, 7);
     CU_ASSERT_EQUAL(sampler_candidates_needed(s), 0);
     sampler_free(s);
     /* the order the device must match: value down, id up, NaN as -inf */
