@@ -440,6 +440,15 @@ static void test_e2e_errors(void)
     char *a6[] = {"-m", "models/stories260K.gguf", "-c", "4", "-p", "Once upon a time there",
                   NULL};
     expect_failure(bin, a6, "strata: prompt:");
+    /* --logits-file (and --stats-file) where nothing can be written */
+    char *a7[] = {"-m", "models/stories260K.gguf", "-p", "Once", "-n", "2",
+                  "--logits-file", "/nonexistent/dir/logits.txt", NULL};
+    expect_failure(bin, a7, "strata: --logits-file: found '/nonexistent/dir/logits.txt', expected a writable file");
+    char *a8[] = {"--logits-file", NULL};
+    expect_failure(bin, a8, "--logits-file");
+    char *a9[] = {"-m", "models/stories260K.gguf", "-p", "Once", "-n", "2",
+                  "--stats-file", "/nonexistent/dir/stats.txt", NULL};
+    expect_failure(bin, a9, "strata: --stats-file: found '/nonexistent/dir/stats.txt', expected a writable file");
 
     struct run_result *r = calloc(1, sizeof *r);
     char *v[] = {"version", NULL};

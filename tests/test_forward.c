@@ -28,6 +28,7 @@
 #include "half.h"
 #include "model.h"
 #include "quant.h"
+#include "sampler.h"
 #include "util.h"
 
 /* ---- reference data: ../shared/models/README.md (llama.cpp, greedy) ------------ */
@@ -628,6 +629,35 @@ static void test_forward_errors(void)
     model_free(&m);
 }
 
+/* engine_forward_top: the best k of engine_forward's logits, in the
+ * sampler's order; k = 0 or past ENGINE_TOP_MAX is an error naming it. */
+static void test_forward_top(void)
+{
+    struct llm_model m;
+    if (test_load_model(&m, test_bundled_model()))
+        return;
+    struct st_err err = {{0}};
+    struct engine_opts o = {8, 1};
+    struct engine *e1 = engine_init(&m, &o, &err), *e2 = engine_init(&m, &o, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e2);
+    float got_v[8], want_v[8];
+    int32_t got_i[8], want_i[8];
+    CU_ASSERT_EQUAL(engine_forward_top(e1, 1, 0, 8, got_v, got_i, &err), 0);
+    const float *l = engine_forward(e2, 1, 0, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    sampler_top_logits(l, (int32_t)m.cfg.n_vocab, 8, want_v, want_i);
+    CU_ASSERT_EQUAL(memcmp(got_v, want_v, sizeof got_v), 0);
+    CU_ASSERT_EQUAL(memcmp(got_i, want_i, sizeof got_i), 0);
+    CU_ASSERT_EQUAL(engine_forward_top(e1, 1, 1, 0, got_v, got_i, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "top-k candidates: found 0"));
+    CU_ASSERT_EQUAL(engine_forward_top(e1, 1, 1, ENGINE_TOP_MAX + 1, got_v, got_i, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "top-k candidates: found 257"));
+    engine_free(e1);
+    engine_free(e2);
+    model_free(&m);
+}
+
 void suite_forward(void)
 {
     CU_pSuite s = CU_add_suite("forward", NULL, NULL);
@@ -637,4 +667,5 @@ void suite_forward(void)
     CU_add_test(s, "linear and llama3 rope scaling", test_rope_scaling_matches_double);
     CU_add_test(s, "1 and 3 threads give the same bits", test_threads_bit_identical);
     CU_add_test(s, "bad position or token", test_forward_errors);
+    CU_add_test(s, "the best k logits, and k out of range", test_forward_top);
 }

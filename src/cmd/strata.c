@@ -134,12 +134,17 @@ struct gen {
     double t_start, t_ready; /* process start, engine ready */
     double t_piece1;   /* seconds of the prompt's first PROMPT_PIECE tokens */
     int n_top_steps;   /* decode steps that returned only the best logits */
+    FILE *logits_f, *stats_f; /* --logits-file, --stats-file: opened before the run */
     struct engine_timeline tl; /* the decode steps' share of the timeline */
     uint8_t test_tier[1024];   /* STRATA_STREAM_TEST's tiers */
 };
 
 static void gen_free(struct gen *g)
 {
+    if (g->logits_f)
+        fclose(g->logits_f);
+    if (g->stats_f)
+        fclose(g->stats_f);
     free(g->prompt);
     free(g->step_s);
     free(g->gen_ids);
@@ -357,21 +362,34 @@ static void timeline_diff(struct engine_timeline *d, const struct engine_timelin
     d->streamed_layers = a->streamed_layers - b->streamed_layers;
 }
 
+/* Opens an output file named by a flag before anything runs, so a path that
+ * cannot be written is one error line before any output, not after it. */
+static int open_output(FILE **f, const char *flag, const char *path, struct st_err *err)
+{
+    if (!path)
+        return 0;
+    *f = fopen(path, "w");
+    return *f ? 0 : st_errf(err, "strata", flag, "a writable file", "'%s'", path);
+}
+
+/* Closes an output file, failing on a write error. */
+static int close_output(FILE **f, const char *flag, const char *path, struct st_err *err)
+{
+    int bad = ferror(*f);
+    bad |= fclose(*f) != 0;
+    *f = NULL;
+    return bad ? st_errf(err, "strata", flag, "a writable file", "'%s' (write error)", path)
+               : 0;
+}
+
 /* --logits-file: the logits after the prompt, one per line, exactly (%.9g
  * round-trips a float): tests compare engines and prefill paths with them. */
-static int write_logits_file(const char *path, const float *logits, uint32_t n,
+static int write_logits_file(FILE **f, const char *path, const float *logits, uint32_t n,
                              struct st_err *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return st_errf(err, "strata", "--logits-file", "a writable file", "'%s'", path);
     for (uint32_t i = 0; i < n; i++)
-        fprintf(f, "%.9g\n", logits[i]);
-    int bad = ferror(f);
-    if (fclose(f) || bad)
-        return st_errf(err, "strata", "--logits-file", "a writable file", "'%s' (write error)",
-                       path);
-    return 0;
+        fprintf(*f, "%.9g\n", logits[i]);
+    return close_output(f, "--logits-file", path, err);
 }
 
 /* --stats-file: what the benchmark harness reads, KEY=value lines. */
@@ -379,10 +397,7 @@ static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_
                             double t_prompt, double t_first, int n_gen, int n_decode,
                             double t_decode, struct st_err *err)
 {
-    FILE *f = fopen(o->stats_file, "w");
-    if (!f)
-        return st_errf(err, "strata", "--stats-file", "a writable file", "'%s'",
-                       o->stats_file);
+    FILE *f = g->stats_f;
     qsort(g->step_s, (size_t)n_decode, sizeof *g->step_s, cmp_double);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -422,11 +437,7 @@ static int write_stats_file(const struct cli_opts *o, struct gen *g, uint32_t n_
     for (int i = 0; i < n_gen; i++)
         fprintf(f, i ? ",%d" : "%d", (int)g->gen_ids[i]);
     fputc('\n', f);
-    int bad = ferror(f);
-    if (fclose(f) || bad)
-        return st_errf(err, "strata", "--stats-file", "a writable file", "'%s' (write error)",
-                       o->stats_file);
-    return 0;
+    return close_output(&g->stats_f, "--stats-file", o->stats_file, err);
 }
 
 static int cmd_generate(const struct cli_opts *o)
@@ -440,6 +451,11 @@ static int cmd_generate(const struct cli_opts *o)
         return fail(&err);
     }
     uint32_t n_ctx = engine_n_ctx(g.eng);
+    if (open_output(&g.logits_f, "--logits-file", o->logits_file, &err) ||
+        open_output(&g.stats_f, "--stats-file", o->stats_file, &err)) {
+        gen_free(&g);
+        return fail(&err);
+    }
 
     g.t_ready = now_s();
     /* as llama.cpp: the prompt, then the continuation; a chat prompt is
@@ -468,7 +484,7 @@ static int cmd_generate(const struct cli_opts *o)
     for (int i = 0; i < g.n_prompt; i++)
         sampler_accept(g.smp, g.prompt[i]);
     double t_prompt = now_s() - t0;
-    if (o->logits_file && write_logits_file(o->logits_file, logits, g.m.cfg.n_vocab, &err))
+    if (o->logits_file && write_logits_file(&g.logits_f, o->logits_file, logits, g.m.cfg.n_vocab, &err))
         goto fail_run;
     double t_first = now_s() - g.t_start; /* time to first token */
 
