@@ -95,6 +95,12 @@ static uint64_t split_bytes(const uint64_t *layer, const uint64_t *need, uint32_
     return sum + n_slots * s;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* One pass of neighbour swaps: a resident block trades places with a
  * streamed neighbour. grow: with a larger one, where the result still fits
  * (fewer bytes cross the link each token: Q4_K_M blocks differ in size);
@@ -132,7 +138,14 @@ static uint32_t choose_resident(const uint64_t *layer, const uint64_t *need, uin
 {
     uint64_t room = budget - fixed;
     uint8_t moved[FACTS_MAX_LAYERS];
-    uint32_t k = n - 1;
+    /* no k blocks fit when even the k smallest do not: start there, not at
+     * n - 1 (each count tried costs passes of swaps) */
+    uint64_t sorted[FACTS_MAX_LAYERS], sum = 0;
+    memcpy(sorted, layer, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_u64);
+    uint32_t k = 0;
+    while (k + 1 < n && sum + sorted[k] <= room)
+        sum += sorted[k++];
     for (; k > 0; k--) {
         spread_resident(n, k, res);
         memset(moved, 0, n);
