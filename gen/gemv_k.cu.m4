@@ -189,6 +189,7 @@ static __host__ __device__ __forceinline__ float gemv_k4_combine(uint4 h, const 
 // and row-step (header d, dmin, scales; qs word j).
 struct gemv_rdec_q4_k {
     static const int STEP_BYTES = 4 * sizeof(block_q4_K);
+    static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
@@ -224,6 +225,7 @@ struct gemv_reg_of<gemv_dec_q4_k> {
 // (the fifth bit of sub-block s is bit s of qh[k]), qs word j.
 struct gemv_rdec_q5_k {
     static const int STEP_BYTES = 4 * sizeof(block_q5_K);
+    static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
@@ -273,6 +275,7 @@ struct gemv_reg_of<gemv_dec_q5_k> {
 // qh[32h + k] >> 2t; scales[8h + 2t + k0 / 16]; elements 128h + 32t + k.
 struct gemv_rdec_q6_k {
     static const int STEP_BYTES = 4 * sizeof(block_q6_K);
+    static const int V5_MIN_STEPS = 12; // down projections: v5 (gemv_v5_pick)
     static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
     struct lane_t {
         int xa, xb;

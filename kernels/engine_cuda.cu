@@ -7,7 +7,7 @@
 // through device memory):
 //   x = embedding row (dequantized on the host: the table stays in host
 //       memory, one row per token, DESIGN.md), copied in with the position;
-//       xg, rs = x * g_attn, RMSNorm scale (ops_rms_prep)
+//       xg = x * g_attn and the sum of squares of x (ops_rms_prep)
 //   per block, five launches (enqueue_block): the Q|K|V GEMV with the norm
 //       folded in -> attention with rope and the KV store -> the wo GEMV
 //       with the residual and the next norm -> the gate|up GEMV with SwiGLU
@@ -118,11 +118,10 @@ struct engine {
     const float *output_norm, *rope_freqs;
     float *rope_cs;            // n_ctx x rope_dim: op_rope_table of every position
     // activations: x (the residual stream), xg (the next projection's input,
-    // x * norm weight) and rs (its RMSNorm scale) per token of a chunk; q, k,
-    // v adjacent (one fused GEMV writes them)
-    float *x, *xg, *rs, *q, *k, *v, *att, *hb, *hb2, *logits;
-    float *gemv_part;          // per-block partial sums of squares (gemv_epi)
-    unsigned *gemv_count;      // its ticket
+    // x * norm weight) and norm_sq (the partial sums of squares of x that
+    // give its RMSNorm scale, gemv_epi.rs_part; dim floats a token) per
+    // token of a chunk; q, k, v adjacent (one fused GEMV writes them)
+    float *x, *xg, *norm_sq, *q, *k, *v, *att, *hb, *hb2, *logits;
     float *attn_scratch;       // flash-decoding partials
     unsigned *attn_counts;     // their tickets, one per KV head
     int attn_splits;
@@ -246,7 +245,7 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     e->rope_cs = (float *)WORK(GW_ROPE_CS);
     e->x = (float *)WORK(GW_X);
     e->xg = (float *)WORK(GW_XG);
-    e->rs = (float *)WORK(GW_RS);
+    e->norm_sq = (float *)WORK(GW_NORM_SQ);
     e->q = (float *)WORK(GW_QKV);
     e->k = e->q ? e->q + e->q_dim : NULL;
     e->v = e->k ? e->k + e->kv_dim : NULL;
@@ -254,8 +253,6 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     e->hb = (float *)WORK(GW_HB);
     e->hb2 = (float *)WORK(GW_HB2);
     e->logits = (float *)WORK(GW_LOGITS);
-    e->gemv_part = (float *)WORK(GW_GEMV_PART);
-    e->gemv_count = (unsigned *)WORK(GW_GEMV_COUNT);
     e->attn_splits = w.attn_splits;
     e->attn_scratch = (float *)WORK(GW_ATTN_SCRATCH);
     e->attn_counts = (unsigned *)WORK(GW_ATTN_COUNTS);
@@ -427,11 +424,26 @@ static int gemv(struct engine *e, uint32_t t, uint32_t rows, uint32_t cols, int 
     return 0;
 }
 
+// The thread blocks gemv() launches for that shape: the partial sums of
+// squares its epilogue leaves in sq_part.
+static uint32_t gemv_parts(uint32_t t, uint32_t rows, uint32_t cols)
+{
+    uint32_t b = gemv_blocks(t, rows, cols, 0);
+    return b ? b : ops_gemv_f32_any_blocks((int)rows, 0);
+}
+
 static int no_kernel(struct st_err *err, uint32_t t, uint32_t rows, uint32_t cols)
 {
     return st_errmsg(err, "strata: no GEMV kernel for %s %ux%u in this build "
                           "(configure generates one per shape of the planned model)",
                      ggml_type_name(t), (unsigned)rows, (unsigned)cols);
+}
+
+// The partial sums of squares that block l's down projection leaves for the
+// next norm.
+static uint32_t down_parts(const struct engine *e, uint32_t l)
+{
+    return gemv_parts(e->layers[l].t[W_DOWN], e->c.dim, e->c.ffn_dim);
 }
 
 #define GEMV(t, rows, cols, pair, w, xin, yout, epi)                        \
@@ -447,7 +459,9 @@ static int no_kernel(struct st_err *err, uint32_t t, uint32_t rows, uint32_t col
 //   hb = silu(rs * Wgate xg) * (rs * Wup xg)         one paired GEMV
 //   x += Wdown hb; xg = x * g_next; rs = rms(x)      GEMV with epilogue
 // (g_next: the next block's attn_norm, or the output norm after the last
-// block). On entry xg, rs hold this token's attention-norm input and scale.
+// block; rs: the norm's scale from the partial sums of squares that the
+// producer of x left in norm_sq, gemv_epi.rs_part). On entry xg and
+// norm_sq hold this token's attention-norm input and partials.
 // Where Q/K/V or gate/up are not adjacent or of one type, or the build lacks
 // the fused shape, they run as separate GEMVs (and SwiGLU as its own op).
 static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uint32_t t,
@@ -458,14 +472,17 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     const struct llm_layer *L = &e->m->layers[l];
     cudaStream_t s = e->stream;
     float *x = e->x + (size_t)t * c->dim, *xg = e->xg + (size_t)t * c->dim;
-    float *rs = e->rs + t;
+    float *sq = e->norm_sq + (size_t)t * c->dim;
+    const uint32_t sq_n_in = l == 0 ? 1 : down_parts(e, l - 1);
     const uint32_t *pos = e->d_pos + t;
     const float *g_next = l + 1 < c->n_layers ? e->layers[l + 1].attn_norm : e->output_norm;
     const uint32_t qkv_rows = e->q_dim + 2 * e->kv_dim;
 
     // attention: x (dim,) -> q (q_dim,), k, v (kv_dim,) -> att (q_dim,)
     struct gemv_epi in = {};
-    in.rs = rs;
+    in.rs_part = sq;
+    in.rs_n = sq_n_in;
+    in.rs_eps = c->norm_eps;
     in.bias = D->bq;
     in.pdl = D->tier == 0 && e->use_pdl; // no copy writes resident weights
     if (!(adjacent(D, L, w, W_Q, W_K) && adjacent(D, L, w, W_K, W_V) &&
@@ -482,15 +499,13 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     struct gemv_epi res = {};
     res.res = x;
     res.g_next = D->ffn_norm;
-    res.rs_next = rs;
-    res.part = e->gemv_part;
-    res.count = e->gemv_count;
-    res.eps = c->norm_eps;
+    res.sq_part = sq;
     res.pdl = in.pdl;
     GEMV(D->t[W_O], c->dim, e->q_dim, 0, w[W_O], e->att, xg, &res);
 
     // FFN: xg -> hb (ffn_dim,) -> x
     in.bias = NULL;
+    in.rs_n = gemv_parts(D->t[W_O], c->dim, e->q_dim);
     if (!(adjacent(D, L, w, W_GATE, W_UP) &&
           gemv(e, D->t[W_GATE], c->ffn_dim, c->dim, 1, w[W_GATE], xg, e->hb, &in) == 0)) {
         GEMV(D->t[W_GATE], c->ffn_dim, c->dim, 0, w[W_GATE], xg, e->hb, &in);
@@ -580,7 +595,8 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, int gemm, struct st_er
     cudaMemcpyAsync(e->x, e->h_x, (size_t)n_tok * c->dim * 4, cudaMemcpyHostToDevice, s);
     cudaMemcpyAsync(e->d_pos, e->h_pos, n_tok * 4, cudaMemcpyHostToDevice, s);
     if (!gemm)
-        ops_rms_prep(e->xg, e->rs, e->x, e->layers[0].attn_norm, c->dim, c->norm_eps, n_tok, s);
+        ops_rms_prep(e->xg, e->norm_sq, (int)c->dim, e->x, e->layers[0].attn_norm, (int)c->dim,
+                     (int)n_tok, s);
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const struct dev_layer *D = &e->layers[l];
         const void *w[W_COUNT];
@@ -610,12 +626,14 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, int gemm, struct st_er
         }
     }
     // the last token's logits = rs * (Wout (x * g_out))
-    if (gemm) // the per-token path's last epilogue made xg, rs; here:
-        ops_rms_prep(e->xg + (size_t)(n_tok - 1) * c->dim, e->rs + n_tok - 1,
-                     e->x + (size_t)(n_tok - 1) * c->dim, e->output_norm, c->dim, c->norm_eps,
-                     1, s);
+    const size_t last = (size_t)(n_tok - 1) * c->dim;
+    if (gemm) // the per-token path's last epilogue made xg and its partials; here:
+        ops_rms_prep(e->xg + last, e->norm_sq + last, 0, e->x + last, e->output_norm,
+                     (int)c->dim, 1, s);
     struct gemv_epi head = {};
-    head.rs = e->rs + n_tok - 1;
+    head.rs_part = e->norm_sq + last;
+    head.rs_n = gemm ? 1 : down_parts(e, c->n_layers - 1);
+    head.rs_eps = c->norm_eps;
     head.pdl = e->use_pdl;
     GEMV(e->t_output, c->n_vocab, c->dim, 0, e->output, e->xg + (size_t)(n_tok - 1) * c->dim,
          e->logits, &head);
@@ -768,7 +786,6 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     g_alloc_count++;
     layout_device(e, e->arena);
     // the kernels' tickets are zero between launches (they reset them)
-    TRY(cudaMemset(e->gemv_count, 0, 4), "clearing tickets");
     TRY(cudaMemset(e->attn_counts, 0, c->n_kv_heads * 4), "clearing tickets");
     e->host_bytes = layout_host(e, NULL);
     TRY(cudaMallocHost((void **)&e->host, e->host_bytes), "allocating the pinned host arena");

@@ -21,17 +21,21 @@
  * The epilogue (struct gemv_epi, all fields optional) folds the small ops
  * around a projection into the kernel that produces its rows, so a decode
  * step is five launches per block instead of fifteen:
- *   - rs: the RMSNorm before this projection. x is then h * g (the norm's
- *     input times its weight) and *rs = 1 / sqrt(mean(h^2) + eps), the
- *     per-token scale, so v *= *rs (for a pair, before the SwiGLU);
+ *   - rs_part: the RMSNorm before this projection. x is then h * g (the
+ *     norm's input times its weight) and the sum of squares of h comes as
+ *     rs_n partial sums rs_part[0 .. rs_n): an earlier epilogue's sq_part,
+ *     or ops_rms_prep's single sum. Every block adds them in that order
+ *     (the same bits in every block) and scales v by 1 / sqrt(sum / cols +
+ *     rs_eps) (for a pair, before the SwiGLU);
  *   - bias: v += bias[r];
  *   - res: the residual connection: res[r] += v, and y[r] = res[r] *
  *     g_next[r] (the next RMSNorm's input, x of the next projection);
- *     with rs_next, the kernel also writes *rs_next = 1 / sqrt(mean(res^2)
- *     + eps) over all rows: each block leaves its sum of squares in
- *     part[block], the last block to finish (a ticket in *count, zero
- *     between launches) adds them in block order (the same bits every run)
- *     and resets the ticket. part needs gemv_blocks() floats.
+ *     with sq_part, block b also writes the sum of squares of its rows of
+ *     the new residual to sq_part[b] (gemv_blocks() floats): the next
+ *     projection's rs_part, rs_n = gemv_blocks(). The sum is left to the
+ *     consumer: a "last block adds the partials" ticket needs a fence and
+ *     an atomic in every block's tail, which cost a down projection a
+ *     quarter of its speed (bench/NOTES.md, session 11).
  * Without res, y[r] = v. */
 #ifndef STRATA_KERNELS_GEMV_H
 #define STRATA_KERNELS_GEMV_H
@@ -44,14 +48,13 @@ extern "C" {
 #endif
 
 struct gemv_epi {
-    const float *rs;     /* 1 float, device: RMSNorm scale of x, or NULL */
+    const float *rs_part; /* rs_n floats: sums of squares of the norm's input, or NULL */
+    unsigned rs_n;
+    float rs_eps;         /* the norm's epsilon */
     const float *bias;   /* rows floats, or NULL */
     float *res;          /* rows floats: the residual stream, or NULL */
     const float *g_next; /* rows floats: the next RMSNorm's weight (with res) */
-    float *rs_next;      /* 1 float: that norm's scale (with res), or NULL */
-    float *part;         /* gemv_blocks() floats of scratch (with rs_next) */
-    unsigned *count;     /* 1 ticket, zero between launches (with rs_next) */
-    float eps;           /* the next RMSNorm's epsilon */
+    float *sq_part;      /* gemv_blocks() floats: the residual's partial sums of squares, or NULL */
     /* Launch with programmatic dependent launch (sm_90): the kernel may
      * start while the previous kernel in the stream finishes, reading its
      * weight rows early; it touches nothing else before that kernel is
@@ -67,7 +70,7 @@ struct gemv_epi {
 int gemv_launch(uint32_t type, uint32_t rows, uint32_t cols, int pair, const void *w,
                 const float *x, float *y, const struct gemv_epi *epi, cudaStream_t s);
 
-/* Thread blocks of that instance's grid (the size of epi->part), or 0 when
+/* Thread blocks of that instance's grid (the partial sums of epi->sq_part), or 0 when
  * there is no such instance. */
 uint32_t gemv_blocks(uint32_t type, uint32_t rows, uint32_t cols, int pair);
 

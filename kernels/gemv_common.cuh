@@ -326,7 +326,7 @@ GEMV_HD uint64_t gemv_step_byte(int r, int s)
 // part[warp][NR]; warp 0 adds the warps' rows and runs the epilogue.
 template <int NR, int WPB, int H, bool PAIR, int ROWS>
 __device__ __forceinline__ void gemv_block_end(const float *acc, float (*part)[NR], float *y,
-                                               const gemv_epi &e)
+                                               const gemv_epi &e, const gemv_epi_in &p)
 {
 GEMV_UNROLL
     for (int i = 0; i < NR; i++) {
@@ -344,7 +344,7 @@ GEMV_UNROLL
         for (int k = 0; k < WPB; k++)
             v += part[k][lane];
     }
-    gemv_epilogue(v, lane, H, PAIR, blockIdx.x * H, ROWS, y, e);
+    gemv_epilogue(v, lane, H, PAIR, blockIdx.x * H, ROWS, y, e, p);
 }
 
 // ---- the kernel skeleton ---------------------------------------------------
@@ -368,6 +368,9 @@ __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
     gemv_dep_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int out0 = blockIdx.x * M::H;
+    gemv_epi_in pin = {};
+    if (warp == 0) // the whole warp: gemv_epi_scale shuffles
+        pin = gemv_epi_load(lane, M::H, out0, ROWS, e, gemv_epi_scale(e, COLS, lane));
     const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
     uint4 *stage = gemv_smem + warp * C::STAGES * C::SLOT;
     const uint4 *w16 = (const uint4 *)w;
@@ -430,7 +433,7 @@ GEMV_UNROLL
     }
     gemv_cp_wait<0>();
 
-    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e);
+    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
 }
 
 // Host side of one instance: raise the shared-memory limit once, launch.
@@ -623,7 +626,10 @@ struct gemv_rcfg {
     static const int NSTEP = COLS / 1024;
     static const int RB = NSTEP * R::STEP_BYTES; // bytes per row
     static const int BLOCKS = M::BLOCKS;
-    static const int WPB0 = BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
+    // Long rows (down projections) over fewer warps: each warp then streams
+    // several steps, not one or two (Q4_K 4096x14336: 2 warps 16.9 us, 7
+    // warps 20.3; bench/NOTES.md, session 11).
+    static const int WPB0 = NSTEP >= 12 ? GEMV_WPB / 2 : BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
     static const int WPB = gemv_even_wpb(WPB0, NSTEP);
     static const int THREADS = 32 * WPB;
     static const size_t SMEM = 0;
@@ -687,6 +693,9 @@ GEMV_UNROLL
     if (s < C::NSTEP)
         load(cur, s);
     gemv_dep_wait(); // x and the epilogue's buffers: the predecessor's output
+    gemv_epi_in pin = {};
+    if (warp == 0) // the whole warp: gemv_epi_scale shuffles
+        pin = gemv_epi_load(lane, M::H, out0, ROWS, e, gemv_epi_scale(e, COLS, lane));
     for (; s < C::NSTEP; s += C::WPB) {
         if (s + C::WPB < C::NSTEP)
             load(nxt, s + C::WPB);
@@ -700,7 +709,121 @@ GEMV_UNROLL
             cur[i] = nxt[i];
     }
 
-    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e);
+    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
+}
+
+// ---- v5: a warp owns whole rows (the register path's streaming form) -------
+// v4 splits a row group's column steps over the warps of a block, which
+// then meet in shared memory: a block lives a few steps (one for 4096
+// columns, two for a down projection), and its tail (the reduction, the
+// epilogue, the next norm's ticket) keeps its registers from the next
+// block. Here a warp takes row groups (units of NR rows) whole, one after
+// the other, and loads the next (unit, step) while it computes this one, so
+// its weight stream has no gaps between units; its rows' epilogue is the
+// warp's own; the block meets once, at the end, for the next norm's
+// partial. The grid aims at GEMV_WAVE_WARPS warps (one wave of the target
+// GPU); a warp takes UPW consecutive units.
+#ifndef GEMV_WAVE_WARPS
+#define GEMV_WAVE_WARPS (132 * 16) // H100 SXM: 132 SMs, 16 warps at ~128 registers
+#endif
+#ifndef GEMV_V5_WPB
+#define GEMV_V5_WPB 4
+#endif
+
+template <class R, int ROWS, int COLS, bool PAIR>
+struct gemv_wcfg {
+    static_assert(COLS % 1024 == 0, "gemv register path: COLS must be a multiple of 1024");
+    static const int NR0 = GEMV_RNR ? GEMV_RNR : 4; // Q6_K down: 4 rows 27.3 us, 2 rows 29.8
+    static const int NR = PAIR && NR0 % 2 ? NR0 + 1 : NR0;
+    typedef gemv_rowmap<NR, ROWS, PAIR> M;
+    static const int NSTEP = COLS / 1024;
+    static const int RB = NSTEP * R::STEP_BYTES;
+    static const int UNITS = M::BLOCKS; // row groups
+    static const int UPW = (UNITS + GEMV_WAVE_WARPS - 1) / GEMV_WAVE_WARPS;
+    static const int WARPS = (UNITS + UPW - 1) / UPW;
+    static const int WPB = GEMV_V5_WPB;
+    static const int BLOCKS = (WARPS + WPB - 1) / WPB;
+    static const int THREADS = 32 * WPB;
+    static const size_t SMEM = 0;
+};
+
+template <class R, int ROWS, int COLS, bool PAIR>
+__device__ __forceinline__ void gemv_body_warp(const uint8_t *__restrict__ w,
+                                               const float *__restrict__ x,
+                                               float *__restrict__ y, const gemv_epi &e)
+{
+    typedef gemv_wcfg<R, ROWS, COLS, PAIR> C;
+    typedef typename C::M M;
+    typedef typename R::raw_t raw_t;
+    __shared__ float sq_warp[C::WPB];
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const typename R::lane_t L = R::lane_init(lane);
+    const int u0 = (blockIdx.x * C::WPB + warp) * C::UPW;
+    const int nu = C::UNITS - u0 < C::UPW ? (C::UNITS > u0 ? C::UNITS - u0 : 0) : C::UPW;
+    const int total = nu * C::NSTEP; // this warp's (unit, step) pairs, k = unit * NSTEP + step
+
+    float acc[C::NR];
+    raw_t cur[C::NR], nxt[C::NR];
+GEMV_UNROLL
+    for (int i = 0; i < C::NR; i++)
+        acc[i] = 0.0f;
+
+    auto load = [&](raw_t *dst, int k) {
+        const int out0 = (u0 + k / C::NSTEP) * M::H, s = k % C::NSTEP;
+        const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
+        const uint8_t *p = w + (size_t)out0 * C::RB + (unsigned)s * (unsigned)R::STEP_BYTES;
+GEMV_UNROLL
+        for (int i = 0; i < C::NR; i++)
+            dst[i] = R::load(p + (size_t)M::row(i, nvalid) * C::RB, L);
+    };
+
+    gemv_dep_release();
+    if (total > 0)
+        load(cur, 0);
+    gemv_dep_wait(); // x and the epilogue's buffers: the predecessor's output
+    const float rs = gemv_epi_scale(e, COLS, lane);
+    gemv_epi_in pin = gemv_epi_load(lane, M::H, u0 * M::H, ROWS, e, rs);
+    float sq = 0.0f;
+    for (int k = 0; k < total; k++) {
+        if (k + 1 < total)
+            load(nxt, k + 1);
+        const int s = k % C::NSTEP;
+        float xa[16], xb[16], sa, sb;
+        gemv_rx_load(x + (unsigned)s * 1024u, L.xa, L.xb, xa, xb, sa, sb);
+GEMV_UNROLL
+        for (int i = 0; i < C::NR; i++)
+            acc[i] += R::dot(cur[i], L, xa, xb, sa, sb);
+GEMV_UNROLL
+        for (int i = 0; i < C::NR; i++)
+            cur[i] = nxt[i];
+        if (s == C::NSTEP - 1) { // the unit's rows are complete
+            const int out0 = (u0 + k / C::NSTEP) * M::H;
+            float v = 0.0f;
+GEMV_UNROLL
+            for (int i = 0; i < C::NR; i++) {
+                const float t = warp_sum(acc[i]);
+                v = lane == i ? t : v;
+                acc[i] = 0.0f;
+            }
+            sq += gemv_epi_rows(v, lane, M::H, PAIR, out0, ROWS, y, e, pin);
+            if (k + 1 < total)
+                pin = gemv_epi_load(lane, M::H, out0 + M::H, ROWS, e, rs);
+        }
+    }
+    if (e.sq_part) { // the block's partial of the next norm, in warp order
+        sq = warp_sum(sq);
+        if (lane == 0)
+            sq_warp[warp] = sq;
+        __syncthreads();
+        if (warp == 0) {
+            float b = 0.0f;
+GEMV_UNROLL
+            for (int i = 0; i < C::WPB; i++)
+                b += sq_warp[i];
+            gemv_epi_sq(b, lane, e);
+        }
+    }
 }
 
 // The register path's lane code on the CPU (sums in double).
@@ -730,6 +853,24 @@ static void gemv_emulate_reg(const void *w, const float *x, float *y)
 // ---- choosing the path per instance --------------------------------------
 // GEMV_NO_REG forces the v3 staged path everywhere (to measure both in
 // one run).
+// The register path takes its v5 form (a warp per row group) where the
+// decoder says so (R::V5_MIN_STEPS: rows of at least that many 1024-column
+// steps; 0: never), by measurement (bench/NOTES.md, session 11): the
+// 14-step Q6_K down projection gains 12%, while v4 keeps the 4-step shapes
+// (gate|up 29.7 against 35.4 us) and Q4_K's down (16.9 against 20.2).
+// GEMV_V5=0: never, 2: wherever the register path runs (experiments).
+#ifndef GEMV_V5
+#define GEMV_V5 1
+#endif
+template <class R, bool REG, int NSTEP>
+struct gemv_v5_pick {
+    static const bool value = false;
+};
+template <class R, int NSTEP>
+struct gemv_v5_pick<R, true, NSTEP> {
+    static const bool value =
+        GEMV_V5 == 2 || (GEMV_V5 == 1 && R::V5_MIN_STEPS > 0 && NSTEP >= R::V5_MIN_STEPS);
+};
 template <class D, int ROWS, int COLS, bool PAIR>
 struct gemv_path {
 #ifdef GEMV_NO_REG
@@ -738,15 +879,19 @@ struct gemv_path {
     static const bool REG = !std::is_void<typename gemv_reg_of<D>::type>::value && COLS % 1024 == 0;
 #endif
     typedef typename std::conditional<REG, typename gemv_reg_of<D>::type, D>::type R;
-    typedef typename std::conditional<REG, gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>,
-                                      gemv_cfg<D, ROWS, COLS, PAIR>>::type C;
+    static const bool V5 = gemv_v5_pick<R, REG, COLS / 1024>::value;
+    typedef typename std::conditional<V5, gemv_wcfg<R, ROWS, REG ? COLS : 1024, PAIR>,
+                                      gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>>::type RC;
+    typedef typename std::conditional<REG, RC, gemv_cfg<D, ROWS, COLS, PAIR>>::type C;
     static const int THREADS = C::THREADS;
     static const int BLOCKS = C::BLOCKS;
 
     static __device__ __forceinline__ void body(const uint8_t *w, const float *x, float *y,
                                                 const gemv_epi &e)
     {
-        if constexpr (REG)
+        if constexpr (V5)
+            gemv_body_warp<R, ROWS, COLS, PAIR>(w, x, y, e);
+        else if constexpr (REG)
             gemv_body_reg<R, ROWS, COLS, PAIR>(w, x, y, e);
         else
             gemv_body<D, ROWS, COLS, PAIR>(w, x, y, e);

@@ -20,16 +20,58 @@ static __device__ __forceinline__ float gemv_epi_swiglu(float g, float u)
     return g / (1.0f + expf(-g)) * u;
 }
 
-// Warp 0 of the block, all 32 lanes: lane i < NR holds the sum of the
-// block's row i (for a pair: rows i < H of the gate matrix, rows H + i of
-// up); out0 = the block's first output row, H = its output rows (NR, or
-// NR / 2 for a pair), rows = the output rows of the whole matrix.
-// Not static: keeps the same symbol names whatever the checkout path.
-__device__ __forceinline__ void gemv_epilogue(float v, int lane, int H, bool pair, int out0,
-                                              int rows, float *y, const gemv_epi &e)
+// The RMSNorm scale of x, 1 / sqrt(sum / cols + eps) from the rs_n partial
+// sums of squares (1 without rs_part). A whole warp calls it: lane l adds
+// partials l, l + 32, ..., then the warp's butterfly, so every warp of
+// every block gets the same bits. Call it once the predecessor is done
+// (after gemv_dep_wait) and early: its loads then overlap the weights'.
+__device__ __forceinline__ float gemv_epi_scale(const gemv_epi &e, int cols, int lane)
 {
-    if (e.rs)
-        v *= *e.rs;
+    if (!e.rs_part)
+        return 1.0f;
+    float s = 0.0f;
+    for (unsigned b = lane; b < e.rs_n; b += 32)
+        s += e.rs_part[b];
+    s = warp_sum(s);
+    return 1.0f / sqrtf(s / (float)cols + e.rs_eps);
+}
+
+// The epilogue's inputs for output row out0 + lane (lane < H), loaded right
+// after gemv_dep_wait, long before the row sums are ready: their latency
+// then hides behind the weight stream instead of lengthening the block's
+// tail, where the block still holds its SM's registers.
+struct gemv_epi_in {
+    float rs, bias, res, g;
+};
+
+__device__ __forceinline__ gemv_epi_in gemv_epi_load(int lane, int H, int out0, int rows,
+                                                     const gemv_epi &e, float rs)
+{
+    gemv_epi_in p = {rs, 0.0f, 0.0f, 0.0f};
+    const int r = out0 + lane;
+    if (lane < H && r < rows) {
+        if (e.bias)
+            p.bias = e.bias[r];
+        if (e.res)
+            p.res = e.res[r];
+        if (e.g_next)
+            p.g = e.g_next[r];
+    }
+    return p;
+}
+
+// One warp, all 32 lanes, with their gemv_epi_load: lane i < NR holds the
+// sum of weight row i of the warp's rows (for a pair: rows i < H of the
+// gate matrix, rows H + i of up); out0 = their first output row, H = their
+// output rows (NR, or NR / 2 for a pair), rows = the output rows of the
+// whole matrix. Returns this lane's square of the new residual (0 without
+// one), for the block's partial sum (gemv_epi_sq).
+// Not static: keeps the same symbol names whatever the checkout path.
+__device__ __forceinline__ float gemv_epi_rows(float v, int lane, int H, bool pair, int out0,
+                                               int rows, float *y, const gemv_epi &e,
+                                               const gemv_epi_in &p)
+{
+    v *= p.rs; // 1 without a scale: exact
     if (pair) { // lane i < H: gate row i; its up row is lane H + i
         float u = __shfl_down_sync(0xffffffffu, v, H);
         v = gemv_epi_swiglu(v, u);
@@ -38,40 +80,36 @@ __device__ __forceinline__ void gemv_epilogue(float v, int lane, int H, bool pai
     float sq = 0.0f;
     if (lane < H && r < rows) {
         if (e.bias)
-            v += e.bias[r];
+            v += p.bias;
         if (e.res) {
-            float h = e.res[r] + v;
+            float h = p.res + v;
             e.res[r] = h;
             if (e.g_next)
-                y[r] = h * e.g_next[r];
+                y[r] = h * p.g;
             sq = h * h;
         } else {
             y[r] = v;
         }
     }
-    if (!e.rs_next)
-        return;
-    // The next RMSNorm's scale over all rows: a partial per block, then the
-    // last block to arrive adds them in block order (deterministic).
-    sq = warp_sum(sq);
-    unsigned ticket = 0;
-    if (lane == 0) {
-        e.part[blockIdx.x] = sq;
-        __threadfence(); // the partial is visible before the ticket
-        ticket = atomicAdd(e.count, 1u);
-    }
-    ticket = __shfl_sync(0xffffffffu, ticket, 0);
-    if (ticket != gridDim.x - 1)
-        return;
-    __threadfence();
-    float s = 0.0f;
-    for (unsigned b = lane; b < gridDim.x; b += 32)
-        s += __ldcg(e.part + b); // L2: other blocks wrote them
-    s = warp_sum(s);
-    if (lane == 0) {
-        *e.rs_next = 1.0f / sqrtf(s / (float)rows + e.eps);
-        *e.count = 0; // ready for the next launch
-    }
+    return sq;
+}
+
+// The block's partial sum of squares of the new residual (lane 0 of one
+// warp holds it): sq_part[block], for the next projection's rs_part.
+__device__ __forceinline__ void gemv_epi_sq(float sq, int lane, const gemv_epi &e)
+{
+    if (e.sq_part && lane == 0)
+        e.sq_part[blockIdx.x] = sq;
+}
+
+// Both, for a block whose warp 0 holds all of its rows (lane i: row i).
+__device__ __forceinline__ void gemv_epilogue(float v, int lane, int H, bool pair, int out0,
+                                              int rows, float *y, const gemv_epi &e,
+                                              const gemv_epi_in &p)
+{
+    float sq = gemv_epi_rows(v, lane, H, pair, out0, rows, y, e, p);
+    if (e.sq_part)
+        gemv_epi_sq(warp_sum(sq), lane, e);
 }
 
 #endif

@@ -523,7 +523,7 @@ __global__ void gemv_f32_any_kernel(float *y, const float *w, const float *x, in
     __syncthreads();
     if (i == 0)
         gemv_epilogue(lane < GEMV_ANY_NR ? part[lane] : 0.0f, lane, H, pair != 0, out0, rows,
-                      y, e);
+                      y, e, gemv_epi_load(lane, H, out0, rows, e, gemv_epi_scale(e, cols, lane)));
 }
 
 extern "C" void ops_gemv_f32_any(float *y, const float *w, const float *x, int rows,
@@ -543,15 +543,15 @@ extern "C" uint32_t ops_gemv_f32_any_blocks(int rows, int pair)
 }
 
 // ---- RMSNorm's scale and input for a fused projection ------------------------
-// xg = h * g and *rs = 1 / sqrt(mean(h^2) + eps): what a GEMV with the
-// epilogue's rs needs when no earlier kernel produced them (the first
-// block of a token). A block per row of n floats.
-__global__ void rms_prep_kernel(float *xg, float *rs, const float *h, const float *g, int n,
-                                float eps)
+// xg = h * g and the sum of squares of h: what a GEMV with the epilogue's
+// rs_part needs (rs_n = 1) when no earlier kernel produced them (the first
+// block of a token). A block per row of n floats; row r's sum goes to
+// sq[r * sq_stride].
+__global__ void rms_prep_kernel(float *xg, float *sq, int sq_stride, const float *h,
+                                const float *g, int n)
 {
     xg += (size_t)blockIdx.x * n;
     h += (size_t)blockIdx.x * n;
-    rs += blockIdx.x;
     float ss = 0.0f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         float v = h[i];
@@ -560,11 +560,11 @@ __global__ void rms_prep_kernel(float *xg, float *rs, const float *h, const floa
     }
     ss = block_sum(ss);
     if (threadIdx.x == 0)
-        *rs = 1.0f / sqrtf(ss / n + eps);
+        sq[(size_t)blockIdx.x * sq_stride] = ss;
 }
 
-extern "C" void ops_rms_prep(float *xg, float *rs, const float *h, const float *g, int n,
-                             float eps, int n_rows, cudaStream_t s)
+extern "C" void ops_rms_prep(float *xg, float *sq, int sq_stride, const float *h, const float *g,
+                             int n, int n_rows, cudaStream_t s)
 {
-    rms_prep_kernel<<<n_rows, 1024, 0, s>>>(xg, rs, h, g, n, eps);
+    rms_prep_kernel<<<n_rows, 1024, 0, s>>>(xg, sq, sq_stride, h, g, n);
 }

@@ -72,15 +72,16 @@ size_t ops_topk_scratch_bytes(int n, int k);
 /* y (rows,) = W (rows, cols) x, W f32 row-major, any shape, with the GEMV
  * epilogue (kernels/gemv.h: pair, epi): the fallback for matrices whose row
  * length the generated GEMVs do not take. ops_gemv_f32_any_blocks: its grid
- * (the size of epi->part). */
+ * (the partial sums of epi->sq_part). */
 void ops_gemv_f32_any(float *y, const float *w, const float *x, int rows, int cols,
                       int pair, const struct gemv_epi *epi, cudaStream_t s);
 uint32_t ops_gemv_f32_any_blocks(int rows, int pair);
 
-/* Per row of n floats (n_rows rows, one rs each): xg = h * g and *rs =
- * 1 / sqrt(mean(h^2) + eps), the input and the scale of a GEMV that has the
- * RMSNorm folded in (gemv_epi.rs), where no earlier epilogue made them. */
-void ops_rms_prep(float *xg, float *rs, const float *h, const float *g, int n, float eps,
+/* Per row r of n floats (n_rows rows): xg = h * g and sq[r * sq_stride] =
+ * the sum of h^2, the input and the norm's sum of squares of a GEMV that
+ * has the RMSNorm folded in (gemv_epi.rs_part, rs_n = 1), where no earlier
+ * epilogue made them. */
+void ops_rms_prep(float *xg, float *sq, int sq_stride, const float *h, const float *g, int n,
                   int n_rows, cudaStream_t s);
 
 #ifdef __cplusplus

@@ -29,13 +29,11 @@ void gpu_work_layout(const struct gpu_work_dims *d, struct gpu_work *w)
     w->attn_splits = gpu_work_attn_splits((int)d->n_kv_heads, (int)d->n_ctx);
     b[GW_ROPE_CS] = (uint64_t)d->n_ctx * d->rope_dim * 4;
     b[GW_X] = b[GW_XG] = P * d->dim * 4;
-    b[GW_RS] = P * 4;
+    b[GW_NORM_SQ] = P * d->dim * 4; /* a GEMV of dim rows has at most dim blocks */
     b[GW_QKV] = qkv * 4;
     b[GW_ATT] = (uint64_t)d->q_dim * 4;
     b[GW_HB] = b[GW_HB2] = (uint64_t)d->ffn_dim * 4;
     b[GW_LOGITS] = (uint64_t)d->n_vocab * 4;
-    b[GW_GEMV_PART] = (uint64_t)d->dim * 4; /* >= the blocks of a dim-row GEMV */
-    b[GW_GEMV_COUNT] = 4;
     b[GW_ATTN_SCRATCH] =
         gpu_work_attn_scratch_floats((int)d->n_heads, (int)d->head_dim, w->attn_splits) * 4;
     b[GW_ATTN_COUNTS] = (uint64_t)d->n_kv_heads * 4;

@@ -53,13 +53,12 @@ enum gpu_work_buf {
     GW_ROPE_CS,     /* n_ctx x rope_dim f32: the rope angles of every position */
     GW_X,           /* chunk x dim f32: the residual stream */
     GW_XG,          /* chunk x dim f32: the next projection's input (x * g) */
-    GW_RS,          /* chunk f32: its RMSNorm scale */
+    GW_NORM_SQ,     /* chunk x dim f32: partial sums of squares of x, for its RMSNorm
+                       (gemv_epi.rs_part: a GEMV leaves one per block, <= dim) */
     GW_QKV,         /* q|k|v of one token, f32 */
     GW_ATT,         /* q_dim f32: attention output of one token */
     GW_HB, GW_HB2,  /* ffn_dim f32 each */
     GW_LOGITS,      /* n_vocab f32 */
-    GW_GEMV_PART,   /* dim f32: per-block partial sums of squares (gemv_epi) */
-    GW_GEMV_COUNT,  /* its ticket */
     GW_ATTN_SCRATCH,/* flash-decoding partials */
     GW_ATTN_COUNTS, /* their tickets, one per KV head */
     GW_GEMM_WS,     /* cuBLAS workspace */
