@@ -11,7 +11,7 @@ out=${OUT:-build/gpu-check}
 mkdir -p "$out"
 t0=$(date +%s)
 say() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
-make -j"$(nproc)" build-gpu build/host/bin/strata >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+make -j"$(nproc)" build-gpu build/host/bin/strata build/host/bin/strata-synth >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 say "built"
 st=0
 for t in test_ops test_prefill; do

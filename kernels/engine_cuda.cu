@@ -487,14 +487,19 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     in.pdl = D->tier == 0 && e->use_pdl; // no copy writes resident weights
     if (!(adjacent(D, L, w, W_Q, W_K) && adjacent(D, L, w, W_K, W_V) &&
           gemv(e, D->t[W_Q], qkv_rows, c->dim, 0, w[W_Q], xg, e->q, &in) == 0)) {
-        GEMV(D->t[W_Q], e->q_dim, c->dim, 0, w[W_Q], xg, e->q, &in);
-        in.bias = D->bq ? D->bk : NULL;
-        GEMV(D->t[W_K], e->kv_dim, c->dim, 0, w[W_K], xg, e->k, &in);
+        // Q|K as one where they share a type (Q4_K_M: V is Q6_K in half
+        // the blocks); q, k and their biases are adjacent too
+        if (!(adjacent(D, L, w, W_Q, W_K) &&
+              gemv(e, D->t[W_Q], e->q_dim + e->kv_dim, c->dim, 0, w[W_Q], xg, e->q, &in) == 0)) {
+            GEMV(D->t[W_Q], e->q_dim, c->dim, 0, w[W_Q], xg, e->q, &in);
+            in.bias = D->bq ? D->bk : NULL;
+            GEMV(D->t[W_K], e->kv_dim, c->dim, 0, w[W_K], xg, e->k, &in);
+        }
         in.bias = D->bq ? D->bv : NULL;
         GEMV(D->t[W_V], e->kv_dim, c->dim, 0, w[W_V], xg, e->v, &in);
     }
     if (ops_attention(e->att, e->q, e->k, e->v, D->k_cache, D->v_cache, e->n_ctx, pos,
-                      &e->rope, e->attn_splits, e->attn_scratch, e->attn_counts, s))
+                      &e->rope, e->attn_splits, e->attn_scratch, e->attn_counts, e->use_pdl, s))
         return st_errmsg(err, "strata: attention: shape out of range or shared memory refused");
     struct gemv_epi res = {};
     res.res = x;

@@ -136,6 +136,21 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
         return;
     const int c0 = split * per;
     const int len = min(per, (int)pos + 1 - c0);
+    // Launched with programmatic dependent launch (ops_attention's pdl),
+    // this runs while the Q|K|V GEMV finishes: the split's cache rows are
+    // asked into L2 meanwhile (a hint, so rows that an earlier kernel may
+    // still be writing do no harm: L2 is where writes land), then the wait
+    // for q, k, v. pos came in before the step's first kernel.
+    for (int t = tid; t < len; t += ATTN_THREADS) {
+        const size_t row = ((size_t)kvh * n_ctx + c0 + t) * hd;
+        for (int b = 0; b < hd; b += 64) { // 128-byte lines of f16
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(kc + row + b));
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(vc + row + b));
+        }
+    }
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 
     // 1. q rotated and scaled, and the new k/v row (the rope table row of pos)
     const float *cs = p.cs_table + (size_t)pos * 2 * half_rot;
@@ -330,7 +345,7 @@ template <int MAXG>
 static int attn_launch(float *out, const float *q, const float *k, const float *v,
                        uint16_t *k_cache, uint16_t *v_cache, int n_ctx, const uint32_t *pos,
                        const struct ops_rope_params *p, int max_splits, float *scratch,
-                       unsigned *counts, cudaStream_t s)
+                       unsigned *counts, int pdl, cudaStream_t s)
 {
     size_t smem = ops_attention_smem_bytes(p, n_ctx, max_splits);
     static size_t raised = 48 * 1024;
@@ -343,25 +358,36 @@ static int attn_launch(float *out, const float *q, const float *k, const float *
     }
     dim3 grid(p->n_kv_heads, max_splits);
     float *part_ml = scratch, *part_acc = scratch + (size_t)p->n_heads * max_splits * 2;
-    attn_rope_kernel<MAXG><<<grid, ATTN_THREADS, smem, s>>>(
-        out, q, k, v, (__half *)k_cache, (__half *)v_cache, n_ctx, pos, *p, max_splits,
-        attn_per_max(n_ctx, max_splits), part_ml, part_acc, counts);
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(ATTN_THREADS);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, attn_rope_kernel<MAXG>, out, q, k, v, (__half *)k_cache,
+                       (__half *)v_cache, n_ctx, pos, *p, max_splits,
+                       attn_per_max(n_ctx, max_splits), part_ml, part_acc, counts);
     return 0;
 }
 
 extern "C" int ops_attention(float *out, const float *q, const float *k, const float *v,
                              uint16_t *k_cache, uint16_t *v_cache, int n_ctx,
                              const uint32_t *pos, const struct ops_rope_params *p,
-                             int max_splits, float *scratch, unsigned *counts, cudaStream_t s)
+                             int max_splits, float *scratch, unsigned *counts, int pdl,
+                             cudaStream_t s)
 {
     int g = p->n_heads / p->n_kv_heads;
     if (p->head_dim % 8 || p->head_dim > 512 || g > 16 || g < 1)
         return -1;
     if (g <= 4)
-        return attn_launch<4>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, s);
+        return attn_launch<4>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, pdl, s);
     if (g <= 8)
-        return attn_launch<8>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, s);
-    return attn_launch<16>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, s);
+        return attn_launch<8>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, pdl, s);
+    return attn_launch<16>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, pdl, s);
 }
 
 // ---- top-k of the logits ---------------------------------------------------

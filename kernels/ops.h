@@ -49,11 +49,15 @@ struct ops_rope_params {
  * unsigned, zero before the first call (the kernel leaves them zero).
  * q, k, v are not modified. head_dim must be a multiple of 8, at most 512;
  * query heads per KV head at most 16. Returns 0, or -1 when the shape is
- * out of range or the shared-memory limit could not be raised. */
+ * out of range or the shared-memory limit could not be raised. pdl: launch
+ * with programmatic dependent launch (sm_90): it starts while the kernel
+ * before it (the one that wrote q, k, v) finishes, and waits for it before
+ * touching anything but *pos (which must have been written before that
+ * kernel started; the cache rows of the split are asked into L2 meanwhile). */
 int ops_attention(float *out, const float *q, const float *k, const float *v,
                   uint16_t *k_cache, uint16_t *v_cache, int n_ctx, const uint32_t *pos,
                   const struct ops_rope_params *p, int max_splits, float *scratch,
-                  unsigned *counts, cudaStream_t s);
+                  unsigned *counts, int pdl, cudaStream_t s);
 
 /* The kernel's shared memory (the split count and its scratch: gpu_work.h). */
 size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int n_ctx, int max_splits);

@@ -174,7 +174,8 @@ static int write_outputs(const char *dir, const char *name, const struct plan *p
 
     /* GEMV shapes: every block matrix and the head, and the fused launches
      * of kernels/engine_cuda.cu: Q|K|V as one matrix where the three share
-     * a type, gate|up as a SwiGLU pair where the two do */
+     * a type, else Q|K where those two do, gate|up as a SwiGLU pair where
+     * the two do */
     enum { M_Q, M_K, M_V, M_GATE, M_UP, M_N };
     static const char *const fused_names[M_N] = {"attn_q.weight", "attn_k.weight",
                                                  "attn_v.weight", "ffn_gate.weight",
@@ -215,6 +216,10 @@ static int write_outputs(const char *dir, const char *name, const struct plan *p
         if (ty[M_Q] >= 0 && ty[M_Q] == ty[M_K] && ty[M_Q] == ty[M_V]) {
             snprintf(buf, sizeof buf, "%s %u %u", ggml_type_name((uint32_t)ty[M_Q]),
                      (f->n_heads + 2 * f->n_kv_heads) * f->head_dim, f->n_embd);
+            lines[n++] = strdup(buf);
+        } else if (ty[M_Q] >= 0 && ty[M_Q] == ty[M_K]) {
+            snprintf(buf, sizeof buf, "%s %u %u", ggml_type_name((uint32_t)ty[M_Q]),
+                     (f->n_heads + f->n_kv_heads) * f->head_dim, f->n_embd);
             lines[n++] = strdup(buf);
         }
         if (ty[M_GATE] >= 0 && ty[M_GATE] == ty[M_UP]) {

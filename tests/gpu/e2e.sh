@@ -150,7 +150,7 @@ for m in $models; do
     *) b32=1e-4 b16=3e-2 ;;
     esac
     run_logits "$b prefill logits, GEMV (f32)" "$m" $b32 150 STRATA_PREFILL_GEMV=1
-    for n in 150 512 700; do # (512 and 700: added in session 10, not yet run there)
+    for n in 150 512 700; do
         run_logits "$b prefill logits, GEMM (f16 tensor cores), $n tokens" "$m" $b16 $n
     done
     run_case "$b 150-token prompt, streamed (${pf#STRATA_})" "$m" @150 $pf STRATA_STREAM_TEST=odd:2
@@ -173,6 +173,19 @@ for m in $models; do
         done ;;
     esac
 done
+# A synthetic Q4_K_M llama (strata-synth: random weights, 8 small blocks),
+# the benchmark models' mix: its blocks with a Q6_K V run Q|K as one GEMV
+# and V alone, which no shared model has.
+synth=$(dirname "$cpu")/strata-synth
+if "$synth" --layers 8 --dim 1024 --heads 8 --kv-heads 2 --ffn 2048 --vocab 4096 --ctx 512 \
+    --type q4_k_m --seed 3 -o "$tmp/synth.gguf" --quiet 2>"$tmp/synth.err"; then
+    run_case "synth-q4_k_m resident" "$tmp/synth.gguf" "Once upon a time"
+    run_case "synth-q4_k_m resident, no programmatic launch" "$tmp/synth.gguf" "Once upon a time" STRATA_NO_PDL=1
+    run_case "synth-q4_k_m streamed (odd blocks, 2 slots)" "$tmp/synth.gguf" "Once upon a time" STRATA_STREAM_TEST=odd:2
+else
+    printf '%-58s FAIL (%s)\n' "synth-q4_k_m: strata-synth" "$(head -n 1 "$tmp/synth.err")"
+    fail=$((fail + 1))
+fi
 # No allocation after start-up: the same counts for 4 and for 64 tokens,
 # resident and streamed (tests/gpu/alloc_count.cu wraps every allocator).
 for mode in "" odd:2; do

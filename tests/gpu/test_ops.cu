@@ -126,7 +126,7 @@ static void test_attention(int n_heads, int n_kv, int hd, int neox, float theta,
     struct ops_rope_params p = {n_heads, n_kv, hd, hd, neox, theta, 1.0f, factors ? dff : NULL,
                                 dtable};
     poison(dout, qn * 4);
-    int rc = ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 0);
+    int rc = ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 1, 0); // pdl: the path the engine takes
     CK(cudaGetLastError());
 
     // the CPU reference
@@ -178,7 +178,7 @@ static void test_attention(int n_heads, int n_kv, int hd, int neox, float theta,
     CK(cudaEventCreate(&e1));
     CK(cudaEventRecord(e0));
     for (int i = 0; i < 20; i++)
-        ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 0);
+        ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 0, 0);
     CK(cudaEventRecord(e1));
     CK(cudaEventSynchronize(e1));
     float ms;
@@ -186,7 +186,7 @@ static void test_attention(int n_heads, int n_kv, int hd, int neox, float theta,
     double bytes = 2.0 * n_kv * n_pos * hd * 2;
     printf("    %.1f us per call, %.0f GB/s of K/V\n", ms * 1000 / 20, bytes / (ms / 20 * 1e6));
     poison(dout, qn * 4);
-    ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 0);
+    ops_attention(dout, dq, dk, dv, dkc, dvc, n_ctx, dpos, &p, splits, dscr, dcnt, 0, 0);
     CK(cudaMemcpy(got, dout, qn * 4, cudaMemcpyDeviceToHost));
     report("  again after 20 calls (tickets reset)", rel_l2(got, ref, qn), 1e-4);
     CK(cudaEventDestroy(e0));
