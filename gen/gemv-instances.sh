@@ -82,6 +82,7 @@ if [ "$mode" != kernels ]; then
         echo "extern \"C\" int $k(const void *w, const float *x, float *y, const gemv_epi *e, cudaStream_t s);"
         echo "extern \"C\" uint32_t ${k}_blocks(void);"
         echo "extern \"C\" int ${k}_emu(const void *w, const float *x, float *y);"
+        echo "extern \"C\" int ${k}_int8x(void);"
     done
     # dispatch FN "RETURN-TYPE SIGNATURE" "CALL ARGS" "UNUSED ARGS" "DEFAULT"
     dispatch() {
@@ -104,6 +105,21 @@ if [ "$mode" != kernels ]; then
         "w, x, y, epi, s" "(void)type; (void)rows; (void)cols; (void)pair; (void)w; (void)x; (void)y; (void)epi; (void)s;" -1
     dispatch _blocks "uint32_t gemv_blocks(uint32_t type, uint32_t rows, uint32_t cols, int pair)" \
         "" "(void)type; (void)rows; (void)cols; (void)pair;" 0
+    dispatch _int8x "int gemv_int8_x(uint32_t type, uint32_t rows, uint32_t cols, int pair)" \
+        "" "(void)type; (void)rows; (void)cols; (void)pair;" -1
+    cat <<'EOF'
+
+extern "C" void gemv_round_x(const float *x, float *xr, uint32_t n)
+{
+    for (uint32_t g = 0; g + 16 <= n; g += 16) {
+        uint32_t q[4];
+        float d;
+        gemv_q8_16(x + g, q, d);
+        for (int i = 0; i < 16; i++)
+            xr[g + i] = d * (float)(int8_t)(uint8_t)(q[i / 4] >> (8 * (i % 4)));
+    }
+}
+EOF
     dispatch _emu "int gemv_emulate(uint32_t type, uint32_t rows, uint32_t cols, int pair, const void *w,
                               const float *x, float *y)" \
         "w, x, y" "(void)type; (void)rows; (void)cols; (void)pair; (void)w; (void)x; (void)y;" -1

@@ -27,3 +27,8 @@ extern "C" int KNAME`'_emu(const void *w, const float *x, float *y)
     gemv_path<DEC, ROWS, COLS, PAIR>::emulate(w, x, y);
     return 0;
 }
+
+extern "C" int KNAME`'_int8x(void)
+{
+    return gemv_path<DEC, ROWS, COLS, PAIR>::INT8X;
+}

@@ -190,6 +190,7 @@ static __host__ __device__ __forceinline__ float gemv_k4_combine(uint4 h, const 
 struct gemv_rdec_q4_k {
     static const int STEP_BYTES = 4 * sizeof(block_q4_K);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
+    static const bool DP4A = true; // int8 activations with GEMV_DP4A (dot_q8)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
@@ -215,6 +216,23 @@ struct gemv_rdec_q4_k {
         float Sb = gemv_dot_codes16((q.x >> 4) & M, (q.y >> 4) & M, (q.z >> 4) & M, (q.w >> 4) & M, xb, sb, 0.0f);
         return gemv_k4_combine(r.h, L, Sa, Sb, sa, sb);
     }
+    // the same with x as int8 codes qa, qb (scales da, db; sa, sb: the
+    // float sums, for the mins): four codes per IDP4A
+    static __host__ __device__ __forceinline__ float dot_q8(const raw_t &r, const lane_t &L, const uint32_t *qa,
+                                                            const uint32_t *qb, float da, float db, float sa,
+                                                            float sb)
+    {
+        const uint32_t M = 0x0F0F0F0Fu;
+        const uint4 q = r.q;
+        int ia = gemv_dp4a(q.x & M, qa[0], 0), ib = gemv_dp4a((q.x >> 4) & M, qb[0], 0);
+        ia = gemv_dp4a(q.y & M, qa[1], ia);
+        ib = gemv_dp4a((q.y >> 4) & M, qb[1], ib);
+        ia = gemv_dp4a(q.z & M, qa[2], ia);
+        ib = gemv_dp4a((q.z >> 4) & M, qb[2], ib);
+        ia = gemv_dp4a(q.w & M, qa[3], ia);
+        ib = gemv_dp4a((q.w >> 4) & M, qb[3], ib);
+        return gemv_k4_combine(r.h, L, da * (float)ia, db * (float)ib, sa, sb);
+    }
 };
 template <>
 struct gemv_reg_of<gemv_dec_q4_k> {
@@ -226,6 +244,7 @@ struct gemv_reg_of<gemv_dec_q4_k> {
 struct gemv_rdec_q5_k {
     static const int STEP_BYTES = 4 * sizeof(block_q5_K);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
+    static const bool DP4A = false; // int8 activations (GEMV_DP4A)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
@@ -276,6 +295,7 @@ struct gemv_reg_of<gemv_dec_q5_k> {
 struct gemv_rdec_q6_k {
     static const int STEP_BYTES = 4 * sizeof(block_q6_K);
     static const int V5_MIN_STEPS = 12; // down projections: v5 (gemv_v5_pick)
+    static const bool DP4A = false; // int8 activations (GEMV_DP4A)
     static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
     struct lane_t {
         int xa, xb;

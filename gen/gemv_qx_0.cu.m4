@@ -120,6 +120,7 @@ static __host__ __device__ __forceinline__ gemv_qx_lane gemv_qx_lane_init(int la
 struct gemv_rdec_q4_0 {
     static const int STEP_BYTES = 32 * sizeof(block_q4_0);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
+    static const bool DP4A = false; // int8 activations (GEMV_DP4A)
     static constexpr int nr(int rows, int nstep) { return 8; } // v4 run: 8 beat 4 and 2 on every shape
     typedef gemv_qx_lane lane_t;
     struct raw_t {
@@ -159,6 +160,7 @@ struct gemv_reg_of<gemv_dec_q4_0> {
 struct gemv_rdec_q8_0 {
     static const int STEP_BYTES = 32 * sizeof(block_q8_0);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
+    static const bool DP4A = false; // int8 activations (GEMV_DP4A)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; } // v4 run
     typedef gemv_qx_lane lane_t;
     struct raw_t {

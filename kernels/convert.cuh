@@ -24,6 +24,18 @@ CV_HD float cv_as_float(uint32_t u)
 #endif
 }
 
+// The bits of f.
+CV_HD uint32_t cv_as_uint(float f)
+{
+#ifdef __CUDA_ARCH__
+    return __float_as_uint(f);
+#else
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+#endif
+}
+
 // Low 16 bits of h as binary16 -> f32 (exact).
 CV_HD float cv_f16(uint32_t h)
 {

@@ -12,7 +12,12 @@
  * readable up to the next 16-byte boundary past its end (the arena rounds
  * tensors up to 256 bytes). x: cols floats, y: rows floats, device memory;
  * y must not overlap x or W. Accumulation is f32 (products of the exactly
- * decoded weight and x, fused multiply-adds).
+ * decoded weight and x, fused multiply-adds). Where gemv_int8_x says so
+ * (Q4_K rows of 1024-column multiples) the kernel first rounds x to int8
+ * per 16 elements (scale max|x| / 127; gemv_round_x gives the rounded
+ * vector) and sums exact integer products (dp4a): y is then W round(x)
+ * within f32 rounding, and the rounding itself moves y by ~4e-3 relative
+ * (bench/NOTES.md, session 11).
  *
  * A paired instance (SwiGLU, gate and up in one launch) reads 2 * rows rows:
  * the gate matrix and, right after it, the up matrix; its output row r is
@@ -69,6 +74,13 @@ struct gemv_epi {
  * not be raised. */
 int gemv_launch(uint32_t type, uint32_t rows, uint32_t cols, int pair, const void *w,
                 const float *x, float *y, const struct gemv_epi *epi, cudaStream_t s);
+
+/* 1 when that instance rounds x to int8 first (above), 0 when not, -1 when
+ * there is no such instance. */
+int gemv_int8_x(uint32_t type, uint32_t rows, uint32_t cols, int pair);
+
+/* x[0 .. n) as those instances round it (n a multiple of 16), into xr. */
+void gemv_round_x(const float *x, float *xr, uint32_t n);
 
 /* Thread blocks of that instance's grid (the partial sums of epi->sq_part), or 0 when
  * there is no such instance. */

@@ -658,6 +658,83 @@ GEMV_UNROLL
     sb = (b0 + b1) + (b2 + b3);
 }
 
+// ---- int8 activations with dp4a (Q4_K; GEMV_DP4A=0 turns it off) ----------
+// x quantized per 16-run to int8 (d = max|x| / 127, q = round(x / d)), the
+// 4-bit codes dotted with it four at a time (IDP4A) instead of a PRMT and
+// an FFMA per element: about 1.5 instead of 2.5 instructions per weight,
+// and the Q4_K gate|up pair 29.6 -> 25.8 us (bench/NOTES.md, session 11).
+// Not exact: the rounding of x moves y by ~4e-3 relative (kernels/gemv.h).
+#ifndef GEMV_DP4A
+#define GEMV_DP4A 1
+#endif
+
+GEMV_HD int gemv_dp4a(uint32_t a, uint32_t b, int c)
+{
+#ifdef __CUDA_ARCH__
+    return __dp4a((int)a, (int)b, c);
+#else
+    for (int k = 0; k < 4; k++)
+        c += (int)(int8_t)(uint8_t)(a >> (8 * k)) * (int)(int8_t)(uint8_t)(b >> (8 * k));
+    return c;
+#endif
+}
+
+// 16 floats as int8 codes in 4 words (byte k of word w: x[4w + k]); d, the
+// scale. Rounding by the 1.5 * 2^23 trick: the low byte of the sum's bits
+// is the rounded code (two's complement), no F2I.
+GEMV_HD void gemv_q8_16(const float *x, uint32_t *q, float &d)
+{
+    float m = 0.0f;
+GEMV_UNROLL
+    for (int i = 0; i < 16; i++)
+        m = fmaxf(m, fabsf(x[i]));
+    d = m * (1.0f / 127.0f);
+    const float id = m > 0.0f ? 127.0f / m : 0.0f;
+GEMV_UNROLL
+    for (int w = 0; w < 4; w++) {
+        uint32_t b0 = cv_as_uint(fmaf(x[4 * w], id, 12582912.0f));
+        uint32_t b1 = cv_as_uint(fmaf(x[4 * w + 1], id, 12582912.0f));
+        uint32_t b2 = cv_as_uint(fmaf(x[4 * w + 2], id, 12582912.0f));
+        uint32_t b3 = cv_as_uint(fmaf(x[4 * w + 3], id, 12582912.0f));
+        q[w] = (b0 & 0xFFu) | (b1 & 0xFFu) << 8 | (b2 & 0xFFu) << 16 | b3 << 24;
+    }
+}
+
+// A step's x for the register path: the floats and their sums, and with
+// GEMV_DP4A the int8 codes for decoders that take them (R::DP4A).
+struct gemv_rx {
+    float a[16], b[16], sa, sb;
+    uint32_t qa[4], qb[4];
+    float da, db;
+};
+
+template <class R>
+GEMV_HD void gemv_rx_prep(const float *xs, int xa, int xb, gemv_rx &v)
+{
+    gemv_rx_load(xs, xa, xb, v.a, v.b, v.sa, v.sb);
+    if constexpr (GEMV_DP4A && R::DP4A) { // the sums of the rounded x: y = W round(x)
+        gemv_q8_16(v.a, v.qa, v.da);
+        gemv_q8_16(v.b, v.qb, v.db);
+        int ca = 0, cb = 0;
+GEMV_UNROLL
+        for (int w = 0; w < 4; w++) {
+            ca = gemv_dp4a(v.qa[w], 0x01010101u, ca);
+            cb = gemv_dp4a(v.qb[w], 0x01010101u, cb);
+        }
+        v.sa = v.da * (float)ca;
+        v.sb = v.db * (float)cb;
+    }
+}
+
+template <class R>
+GEMV_HD float gemv_rdot(const typename R::raw_t &raw, const typename R::lane_t &L, const gemv_rx &v)
+{
+    if constexpr (GEMV_DP4A && R::DP4A)
+        return R::dot_q8(raw, L, v.qa, v.qb, v.da, v.db, v.sa, v.sb);
+    else
+        return R::dot(raw, L, v.a, v.b, v.sa, v.sb);
+}
+
 // grid: C::BLOCKS; block: C::THREADS; no dynamic shared memory.
 template <class R, int ROWS, int COLS, bool PAIR>
 __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
@@ -699,11 +776,11 @@ GEMV_UNROLL
     for (; s < C::NSTEP; s += C::WPB) {
         if (s + C::WPB < C::NSTEP)
             load(nxt, s + C::WPB);
-        float xa[16], xb[16], sa, sb;
-        gemv_rx_load(x + (unsigned)s * 1024u, L.xa, L.xb, xa, xb, sa, sb);
+        gemv_rx xv;
+        gemv_rx_prep<R>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
 GEMV_UNROLL
         for (int i = 0; i < C::NR; i++)
-            acc[i] += R::dot(cur[i], L, xa, xb, sa, sb);
+            acc[i] += gemv_rdot<R>(cur[i], L, xv);
 GEMV_UNROLL
         for (int i = 0; i < C::NR; i++)
             cur[i] = nxt[i];
@@ -789,11 +866,11 @@ GEMV_UNROLL
         if (k + 1 < total)
             load(nxt, k + 1);
         const int s = k % C::NSTEP;
-        float xa[16], xb[16], sa, sb;
-        gemv_rx_load(x + (unsigned)s * 1024u, L.xa, L.xb, xa, xb, sa, sb);
+        gemv_rx xv;
+        gemv_rx_prep<R>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
 GEMV_UNROLL
         for (int i = 0; i < C::NR; i++)
-            acc[i] += R::dot(cur[i], L, xa, xb, sa, sb);
+            acc[i] += gemv_rdot<R>(cur[i], L, xv);
 GEMV_UNROLL
         for (int i = 0; i < C::NR; i++)
             cur[i] = nxt[i];
@@ -840,9 +917,9 @@ static void gemv_emulate_reg(const void *w, const float *x, float *y)
             for (int lane = 0; lane < 32; lane++) {
                 const typename R::lane_t L = R::lane_init(lane);
                 typename R::raw_t raw = R::load(w8 + (size_t)r * C::RB + (size_t)s * R::STEP_BYTES, L);
-                float xa[16], xb[16], sa, sb;
-                gemv_rx_load(x + (size_t)s * 1024, L.xa, L.xb, xa, xb, sa, sb);
-                acc += R::dot(raw, L, xa, xb, sa, sb);
+                gemv_rx xv;
+                gemv_rx_prep<R>(x + (size_t)s * 1024, L.xa, L.xb, xv);
+                acc += gemv_rdot<R>(raw, L, xv);
             }
         v[r] = acc;
     }
@@ -871,6 +948,14 @@ struct gemv_v5_pick<R, true, NSTEP> {
     static const bool value =
         GEMV_V5 == 2 || (GEMV_V5 == 1 && R::V5_MIN_STEPS > 0 && NSTEP >= R::V5_MIN_STEPS);
 };
+template <class R, bool REG>
+struct gemv_int8_pick {
+    static const bool value = false;
+};
+template <class R>
+struct gemv_int8_pick<R, true> {
+    static const bool value = GEMV_DP4A && R::DP4A;
+};
 template <class D, int ROWS, int COLS, bool PAIR>
 struct gemv_path {
 #ifdef GEMV_NO_REG
@@ -880,6 +965,8 @@ struct gemv_path {
 #endif
     typedef typename std::conditional<REG, typename gemv_reg_of<D>::type, D>::type R;
     static const bool V5 = gemv_v5_pick<R, REG, COLS / 1024>::value;
+    // x rounded to int8 per 16 (gemv_q8_16) before the products
+    static const bool INT8X = gemv_int8_pick<R, REG>::value;
     typedef typename std::conditional<V5, gemv_wcfg<R, ROWS, REG ? COLS : 1024, PAIR>,
                                       gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>>::type RC;
     typedef typename std::conditional<REG, RC, gemv_cfg<D, ROWS, COLS, PAIR>>::type C;

@@ -11,6 +11,10 @@
 //     field occurs; x uniform in [-1, 1];
 //   - reference: each row dequantized by dequant_row (src/dequant.c, the
 //     CPU oracle) and dotted with x in double;
+//     an instance that rounds x to int8 first (gemv_int8_x: Q4_K on the
+//     register path) is compared with the reference of the rounded x
+//     (gemv_round_x), and the rounding's own effect is checked apart
+//     (report_int8: under 1e-2);
 //   - the kernel runs once with y poisoned with NaN; pass when no output is
 //     NaN or infinite and ||y - ref|| / ||ref|| < 1e-3 (f32 accumulation of
 //     exact products lands near 1e-6; one misdecoded element per row of
@@ -249,6 +253,11 @@ struct host_case {
     std::vector<float> x;
     std::vector<double> raw; // W x per weight row, in double
     std::vector<double> ref; // the output rows (a pair: silu(gate) * up)
+    // an instance that rounds x to int8 (gemv_int8_x): raw and ref are of
+    // the rounded x (the kernel's input to its products), x_err is how far
+    // that moves the output from the one of x itself
+    bool int8;
+    double x_err;
 };
 
 // silu(g) * u in double, the pair's reference
@@ -275,12 +284,26 @@ static void host_case_make(host_case *h, const gcase &c, uint64_t seed)
     h->x.resize(c.cols);
     for (uint32_t i = 0; i < c.cols; i++)
         h->x[i] = rng_f32(&s, -1.0f, 1.0f);
+    h->int8 = gemv_int8_x(c.type, c.rows, c.cols, c.pair) == 1;
+    std::vector<float> xr = h->x;
+    if (h->int8)
+        gemv_round_x(h->x.data(), xr.data(), c.cols);
     h->raw.resize(h->phys);
-    ref_ctx rc = {c.type, c.cols, h->row_bytes, h->w, h->x.data(), h->raw.data()};
+    ref_ctx rc = {c.type, c.cols, h->row_bytes, h->w, xr.data(), h->raw.data()};
     par_for(h->phys, ref_row, &rc);
     h->ref.resize(c.rows);
     for (uint32_t r = 0; r < c.rows; r++)
         h->ref[r] = c.pair ? swiglu_ref(h->raw[r], h->raw[c.rows + r]) : h->raw[r];
+    h->x_err = 0.0;
+    if (h->int8) { // the output of the unrounded x, against the rounded one's
+        std::vector<double> raw(h->phys);
+        std::vector<float> ref(c.rows);
+        ref_ctx rx = {c.type, c.cols, h->row_bytes, h->w, h->x.data(), raw.data()};
+        par_for(h->phys, ref_row, &rx);
+        for (uint32_t r = 0; r < c.rows; r++)
+            ref[r] = (float)(c.pair ? swiglu_ref(raw[r], raw[c.rows + r]) : raw[r]);
+        h->x_err = rel_err(ref.data(), h->ref.data(), c.rows);
+    }
 }
 
 static double median(std::vector<double> v)
@@ -460,6 +483,21 @@ static int check_epilogue(const gcase &c, const host_case &h, const uint8_t *dw,
     return !ok;
 }
 
+// An int8-x instance's rounding of x, the one place its output may leave
+// W x by more than f32 rounding: ~1/254 of a 16-run's largest |x| per
+// element, ~4e-3 relative for x uniform in [-1, 1] (the errors are
+// independent of W); the bound leaves 2.5x. Returns 1 when over it.
+#define X_ROUND_BOUND 1e-2
+static int report_int8(const host_case &h)
+{
+    if (!h.int8)
+        return 0;
+    int ok = h.x_err < X_ROUND_BOUND;
+    printf("      x rounded to int8 per 16: output %.2e from the unrounded x's (bound %.0e) %s\n",
+           h.x_err, X_ROUND_BOUND, ok ? "ok" : "FAIL");
+    return !ok;
+}
+
 // The comparison must reject wrong outputs: returns the number of
 // negative checks that were (wrongly) accepted.
 static int negative_checks(const gcase &c, const host_case &h, const std::vector<float> &y)
@@ -511,6 +549,7 @@ static int run_emulate(const std::vector<gcase> &list)
         printf("emulate %-5s %6ux%-6u%s rel_err %.2e %s\n", ggml_type_name(c.type), c.rows, c.cols,
                c.pair ? " pair" : "", e, ok ? "ok" : "FAIL");
         fails += !ok;
+        fails += report_int8(h);
         if (n == 0 && !c.pair)
             fails += negative_checks(c, h, y);
         n++;
@@ -575,6 +614,7 @@ int main(int argc, char **argv)
                c.cols, c.pair ? " pair" : "", e, t * 1e6, bytes / t * 1e-9, 100.0 * bytes / t / d2d,
                ok ? "ok" : "FAIL");
         fails += !ok;
+        fails += report_int8(h);
         fails += check_epilogue(c, h, dw, dx, s, (size_t)prop.l2CacheSize, !check_only);
         n++;
         CUDA_CHECK(cudaFree(dw));
