@@ -216,22 +216,20 @@ struct gemv_rdec_q4_k {
         float Sb = gemv_dot_codes16((q.x >> 4) & M, (q.y >> 4) & M, (q.z >> 4) & M, (q.w >> 4) & M, xb, sb, 0.0f);
         return gemv_k4_combine(r.h, L, Sa, Sb, sa, sb);
     }
-    // the same with x as int8 codes qa, qb (scales da, db; sa, sb: the
-    // float sums, for the mins): four codes per IDP4A
-    static __host__ __device__ __forceinline__ float dot_q8(const raw_t &r, const lane_t &L, const uint32_t *qa,
-                                                            const uint32_t *qb, float da, float db, float sa,
-                                                            float sb)
+    // the same with x as int8 codes (gemv_rx: codes, scales, the rounded
+    // runs' sums for the mins): four codes per IDP4A
+    static __host__ __device__ __forceinline__ float dot_q8(const raw_t &r, const lane_t &L, const gemv_rx &v)
     {
         const uint32_t M = 0x0F0F0F0Fu;
         const uint4 q = r.q;
-        int ia = gemv_dp4a(q.x & M, qa[0], 0), ib = gemv_dp4a((q.x >> 4) & M, qb[0], 0);
-        ia = gemv_dp4a(q.y & M, qa[1], ia);
-        ib = gemv_dp4a((q.y >> 4) & M, qb[1], ib);
-        ia = gemv_dp4a(q.z & M, qa[2], ia);
-        ib = gemv_dp4a((q.z >> 4) & M, qb[2], ib);
-        ia = gemv_dp4a(q.w & M, qa[3], ia);
-        ib = gemv_dp4a((q.w >> 4) & M, qb[3], ib);
-        return gemv_k4_combine(r.h, L, da * (float)ia, db * (float)ib, sa, sb);
+        int ia = gemv_dp4a(q.x & M, v.qa[0], 0), ib = gemv_dp4a((q.x >> 4) & M, v.qb[0], 0);
+        ia = gemv_dp4a(q.y & M, v.qa[1], ia);
+        ib = gemv_dp4a((q.y >> 4) & M, v.qb[1], ib);
+        ia = gemv_dp4a(q.z & M, v.qa[2], ia);
+        ib = gemv_dp4a((q.z >> 4) & M, v.qb[2], ib);
+        ia = gemv_dp4a(q.w & M, v.qa[3], ia);
+        ib = gemv_dp4a((q.w >> 4) & M, v.qb[3], ib);
+        return gemv_k4_combine(r.h, L, v.da * (float)ia, v.db * (float)ib, v.sa, v.sb);
     }
 };
 template <>
@@ -295,7 +293,9 @@ struct gemv_reg_of<gemv_dec_q5_k> {
 struct gemv_rdec_q6_k {
     static const int STEP_BYTES = 4 * sizeof(block_q6_K);
     static const int V5_MIN_STEPS = 12; // down projections: v5 (gemv_v5_pick)
-    static const bool DP4A = false; // int8 activations (GEMV_DP4A)
+    // int8 x measured slower here (down 26.7 -> 29.4 us, head 178 -> 184:
+    // the code extraction stays, the rounding of x adds; bench/NOTES.md)
+    static const bool DP4A = false;
     static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
     struct lane_t {
         int xa, xb;
@@ -337,10 +337,9 @@ GEMV_UNROLL
         r.d = gemv_ldg4(p + L.d);
         return r;
     }
-    static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
-                                                         const float *xb, float sa, float sb)
+    // the 6-bit codes (q + 32) of the lane's two runs, 4 per word
+    static __host__ __device__ __forceinline__ void codes(const raw_t &r, const lane_t &L, uint32_t *a, uint32_t *c)
     {
-        uint32_t a[4], c[4];
 GEMV_UNROLL
         for (int k = 0; k < 4; k++) {
             uint32_t ql = gemv_funnel(r.ql[k], r.ql[k + 1], L.sh);
@@ -348,11 +347,21 @@ GEMV_UNROLL
             a[k] = (ql & 0x0F0F0F0Fu) | (((qh >> L.t2) & 0x03030303u) << 4);
             c[k] = ((ql >> 4) & 0x0F0F0F0Fu) | (((qh >> (L.t2 + 4)) & 0x03030303u) << 4);
         }
-        float Sa = gemv_dot_codes16(a[0], a[1], a[2], a[3], xa, sa, 32.0f);
-        float Sb = gemv_dot_codes16(c[0], c[1], c[2], c[3], xb, sb, 32.0f);
+    }
+    static __host__ __device__ __forceinline__ float combine(const raw_t &r, const lane_t &L, float Sa, float Sb)
+    {
         float d = cv_f16((r.d >> L.sh) & 0xFFFF);
         float sca = (float)(int8_t)(r.sc0 >> L.scsh), scb = (float)(int8_t)(r.sc1 >> L.scsh);
         return d * fmaf(sca, Sa, scb * Sb);
+    }
+    static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
+                                                         const float *xb, float sa, float sb)
+    {
+        uint32_t a[4], c[4];
+        codes(r, L, a, c);
+        float Sa = gemv_dot_codes16(a[0], a[1], a[2], a[3], xa, sa, 32.0f);
+        float Sb = gemv_dot_codes16(c[0], c[1], c[2], c[3], xb, sb, 32.0f);
+        return combine(r, L, Sa, Sb);
     }
 };
 template <>

@@ -704,8 +704,9 @@ GEMV_UNROLL
 // GEMV_DP4A the int8 codes for decoders that take them (R::DP4A).
 struct gemv_rx {
     float a[16], b[16], sa, sb;
-    uint32_t qa[4], qb[4];
-    float da, db;
+    uint32_t qa[4], qb[4]; // int8 codes of the runs (GEMV_DP4A)
+    float da, db;          // their scales
+    int ca, cb;            // the sums of their codes
 };
 
 template <class R>
@@ -715,14 +716,14 @@ GEMV_HD void gemv_rx_prep(const float *xs, int xa, int xb, gemv_rx &v)
     if constexpr (GEMV_DP4A && R::DP4A) { // the sums of the rounded x: y = W round(x)
         gemv_q8_16(v.a, v.qa, v.da);
         gemv_q8_16(v.b, v.qb, v.db);
-        int ca = 0, cb = 0;
+        v.ca = v.cb = 0;
 GEMV_UNROLL
         for (int w = 0; w < 4; w++) {
-            ca = gemv_dp4a(v.qa[w], 0x01010101u, ca);
-            cb = gemv_dp4a(v.qb[w], 0x01010101u, cb);
+            v.ca = gemv_dp4a(v.qa[w], 0x01010101u, v.ca);
+            v.cb = gemv_dp4a(v.qb[w], 0x01010101u, v.cb);
         }
-        v.sa = v.da * (float)ca;
-        v.sb = v.db * (float)cb;
+        v.sa = v.da * (float)v.ca;
+        v.sb = v.db * (float)v.cb;
     }
 }
 
@@ -730,7 +731,7 @@ template <class R>
 GEMV_HD float gemv_rdot(const typename R::raw_t &raw, const typename R::lane_t &L, const gemv_rx &v)
 {
     if constexpr (GEMV_DP4A && R::DP4A)
-        return R::dot_q8(raw, L, v.qa, v.qb, v.da, v.db, v.sa, v.sb);
+        return R::dot_q8(raw, L, v);
     else
         return R::dot(raw, L, v.a, v.b, v.sa, v.sb);
 }
