@@ -26,9 +26,11 @@ awk -F'","' '
     $1 ~ /^"[0-9]+$/ {
         k = $(col["Kernel Name"]); sub(/\(.*/, "", k); sub(/^void /, "", k)
         printf "%s", k
-        for (i = 1; i <= NF; i++) if (name[i] ~ /__|gpu__/) {
+        for (i = 1; i <= NF; i++) if (name[i] ~ /^(smsp__average_warps_issue_stalled|gpu__time_duration.sum|dram__throughput.avg|smsp__issue_active.avg|sm__warps_active.avg)/) {
             n = name[i]; sub(/smsp__average_warps_issue_stalled_/, "", n); sub(/_per_issue_active.ratio/, "", n)
-            v = $i; gsub(/"/, "", v); printf " %s=%s", n, v
+            sub(/\.avg.*|\.sum/, "", n)
+            v = $i; gsub(/"/, "", v)
+            if (v + 0 >= 0.2 || n ~ /time|dram|issue|warps/) printf " %s=%s", n, v # stalls under 0.2: noise
         }
         printf "\n"
     }' "$out/stalls.csv"

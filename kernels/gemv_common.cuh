@@ -48,6 +48,7 @@
 #include "half.h"
 #include "convert.cuh"
 #include "gemv_epi.cuh"
+#include "pdl.cuh"
 
 #define GEMV_HD static __host__ __device__ __forceinline__
 
@@ -205,45 +206,8 @@ static __device__ __forceinline__ void gemv_cp_wait(void)
 #define GEMV_STAGE_BYTES 8192 // staging bytes per warp
 #endif
 
-// ---- programmatic dependent launch (sm_90) ----------------------------------
-// Every GEMV lets the next kernel launch as soon as its own blocks are all
-// running (gemv_dep_release, at the start), and, when itself launched with
-// the attribute (gemv_epi.pdl), reads only its weights before its
-// predecessor has finished (gemv_dep_wait): the launch and the first weight
-// loads overlap the previous kernel's last wave. Both are no-ops for a
-// kernel launched without the attribute.
-__device__ __forceinline__ void gemv_dep_release()
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void gemv_dep_wait()
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-// Launches kern on (grid, threads, smem, s), with programmatic stream
-// serialization when pdl.
-template <class... P, class... A>
-static cudaError_t gemv_launch_kernel(void (*kern)(P...), int grid, int threads, size_t smem,
-                                      cudaStream_t s, int pdl, A... args)
-{
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(grid);
-    cfg.blockDim = dim3(threads);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl ? 1 : 0;
-    return cudaLaunchKernelEx(&cfg, kern, args...);
-}
+// Programmatic dependent launch (kernels/pdl.cuh): every GEMV calls
+// pdl_release at its start and reads only its weights before pdl_wait.
 
 // ---- which weight rows a block reads ----------------------------------------
 // A block owns H output rows from out0 = block * H and reads NR weight rows:
@@ -364,8 +328,8 @@ __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
     extern __shared__ uint4 gemv_smem[];
     __shared__ float part[C::WPB][C::NR];
 
-    gemv_dep_release();
-    gemv_dep_wait();
+    pdl_release();
+    pdl_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int out0 = blockIdx.x * M::H;
     gemv_epi_in pin = {};
@@ -450,7 +414,7 @@ static int gemv_run(void (*kern)(const uint8_t *, const float *, float *, gemv_e
             return -2;
         ready = 1;
     }
-    gemv_launch_kernel(kern, C::BLOCKS, C::THREADS, C::SMEM, s, e.pdl, (const uint8_t *)w, x, y, e);
+    pdl_launch(kern, dim3(C::BLOCKS), dim3(C::THREADS), C::SMEM, s, e.pdl, (const uint8_t *)w, x, y, e);
     return 0;
 }
 
@@ -736,6 +700,34 @@ GEMV_HD float gemv_rdot(const typename R::raw_t &raw, const typename R::lane_t &
         return R::dot(raw, L, v.a, v.b, v.sa, v.sb);
 }
 
+// The register path's two halves of a step, shared by v4 and v5: the NR
+// rows' words of a step at p (row i at M::row(i, nvalid) rows from p), and
+// the step's products (x of the step at xs) added into acc, after which
+// the next step's words become the current ones.
+template <class R, int NR, class M, int RB>
+__device__ __forceinline__ void gemv_reg_load(typename R::raw_t *dst, const uint8_t *p, int nvalid,
+                                              const typename R::lane_t &L)
+{
+GEMV_UNROLL
+    for (int i = 0; i < NR; i++)
+        dst[i] = R::load(p + (size_t)M::row(i, nvalid) * RB, L);
+}
+
+template <class R, int NR>
+__device__ __forceinline__ void gemv_reg_step(float *acc, typename R::raw_t *cur,
+                                              const typename R::raw_t *nxt, const float *xs,
+                                              const typename R::lane_t &L)
+{
+    gemv_rx xv;
+    gemv_rx_prep<R>(xs, L.xa, L.xb, xv);
+GEMV_UNROLL
+    for (int i = 0; i < NR; i++)
+        acc[i] += gemv_rdot<R>(cur[i], L, xv);
+GEMV_UNROLL
+    for (int i = 0; i < NR; i++)
+        cur[i] = nxt[i];
+}
+
 // grid: C::BLOCKS; block: C::THREADS; no dynamic shared memory.
 template <class R, int ROWS, int COLS, bool PAIR>
 __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
@@ -760,31 +752,21 @@ GEMV_UNROLL
         acc[i] = 0.0f;
 
     auto load = [&](raw_t *dst, int s) {
-        const uint8_t *p = base + (unsigned)s * (unsigned)R::STEP_BYTES;
-GEMV_UNROLL
-        for (int i = 0; i < C::NR; i++)
-            dst[i] = R::load(p + (size_t)M::row(i, nvalid) * C::RB, L);
+        gemv_reg_load<R, C::NR, M, C::RB>(dst, base + (unsigned)s * (unsigned)R::STEP_BYTES, nvalid, L);
     };
 
-    gemv_dep_release();
+    pdl_release();
     int s = warp;
     if (s < C::NSTEP)
         load(cur, s);
-    gemv_dep_wait(); // x and the epilogue's buffers: the predecessor's output
+    pdl_wait(); // x and the epilogue's buffers: the predecessor's output
     gemv_epi_in pin = {};
     if (warp == 0) // the whole warp: gemv_epi_scale shuffles
         pin = gemv_epi_load(lane, M::H, out0, ROWS, e, gemv_epi_scale(e, COLS, lane));
     for (; s < C::NSTEP; s += C::WPB) {
         if (s + C::WPB < C::NSTEP)
             load(nxt, s + C::WPB);
-        gemv_rx xv;
-        gemv_rx_prep<R>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
-GEMV_UNROLL
-        for (int i = 0; i < C::NR; i++)
-            acc[i] += gemv_rdot<R>(cur[i], L, xv);
-GEMV_UNROLL
-        for (int i = 0; i < C::NR; i++)
-            cur[i] = nxt[i];
+        gemv_reg_step<R, C::NR>(acc, cur, nxt, x + (unsigned)s * 1024u, L);
     }
 
     gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
@@ -850,16 +832,14 @@ GEMV_UNROLL
     auto load = [&](raw_t *dst, int k) {
         const int out0 = (u0 + k / C::NSTEP) * M::H, s = k % C::NSTEP;
         const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
-        const uint8_t *p = w + (size_t)out0 * C::RB + (unsigned)s * (unsigned)R::STEP_BYTES;
-GEMV_UNROLL
-        for (int i = 0; i < C::NR; i++)
-            dst[i] = R::load(p + (size_t)M::row(i, nvalid) * C::RB, L);
+        gemv_reg_load<R, C::NR, M, C::RB>(dst, w + (size_t)out0 * C::RB + (unsigned)s * (unsigned)R::STEP_BYTES,
+                                          nvalid, L);
     };
 
-    gemv_dep_release();
+    pdl_release();
     if (total > 0)
         load(cur, 0);
-    gemv_dep_wait(); // x and the epilogue's buffers: the predecessor's output
+    pdl_wait(); // x and the epilogue's buffers: the predecessor's output
     const float rs = gemv_epi_scale(e, COLS, lane);
     gemv_epi_in pin = gemv_epi_load(lane, M::H, u0 * M::H, ROWS, e, rs);
     float sq = 0.0f;
@@ -867,14 +847,7 @@ GEMV_UNROLL
         if (k + 1 < total)
             load(nxt, k + 1);
         const int s = k % C::NSTEP;
-        gemv_rx xv;
-        gemv_rx_prep<R>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
-GEMV_UNROLL
-        for (int i = 0; i < C::NR; i++)
-            acc[i] += gemv_rdot<R>(cur[i], L, xv);
-GEMV_UNROLL
-        for (int i = 0; i < C::NR; i++)
-            cur[i] = nxt[i];
+        gemv_reg_step<R, C::NR>(acc, cur, nxt, x + (unsigned)s * 1024u, L);
         if (s == C::NSTEP - 1) { // the unit's rows are complete
             const int out0 = (u0 + k / C::NSTEP) * M::H;
             float v = 0.0f;
@@ -996,7 +969,7 @@ struct gemv_path {
     {
         const gemv_epi none = {};
         if constexpr (REG) {
-            gemv_launch_kernel(kern, C::BLOCKS, C::THREADS, 0, s, e ? e->pdl : 0,
+            pdl_launch(kern, dim3(C::BLOCKS), dim3(C::THREADS), 0, s, e ? e->pdl : 0,
                                (const uint8_t *)w, x, y, e ? *e : none);
             return 0;
         } else {

@@ -24,7 +24,7 @@ static __device__ __forceinline__ float gemv_epi_swiglu(float g, float u)
 // sums of squares (1 without rs_part). A whole warp calls it: lane l adds
 // partials l, l + 32, ..., then the warp's butterfly, so every warp of
 // every block gets the same bits. Call it once the predecessor is done
-// (after gemv_dep_wait) and early: its loads then overlap the weights'.
+// (after pdl_wait) and early: its loads then overlap the weights'.
 __device__ __forceinline__ float gemv_epi_scale(const gemv_epi &e, int cols, int lane)
 {
     if (!e.rs_part)
@@ -37,7 +37,7 @@ __device__ __forceinline__ float gemv_epi_scale(const gemv_epi &e, int cols, int
 }
 
 // The epilogue's inputs for output row out0 + lane (lane < H), loaded right
-// after gemv_dep_wait, long before the row sums are ready: their latency
+// after pdl_wait, long before the row sums are ready: their latency
 // then hides behind the weight stream instead of lengthening the block's
 // tail, where the block still holds its SM's registers.
 struct gemv_epi_in {

@@ -7,6 +7,7 @@
 #include "ops.h"
 #include "gpu_work.h"
 #include "gemv_epi.cuh"
+#include "pdl.cuh"
 #include "warp.cuh"
 
 #include <cuda_fp16.h>
@@ -123,11 +124,9 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     __shared__ unsigned ticket_s;
 
     const int kvh = blockIdx.x, split = blockIdx.y, tid = threadIdx.x;
-#if __CUDA_ARCH__ >= 900
     // the next kernel (the wo GEMV, launched with programmatic dependent
     // launch) may start reading its weights while this one finishes
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
+    pdl_release();
     const int lane = tid % WARP, warp = tid / WARP, n_warps = ATTN_THREADS / WARP;
     const uint32_t pos = *pos_p;
     int nsplit, per;
@@ -148,9 +147,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
             asm volatile("prefetch.global.L2 [%0];" ::"l"(vc + row + b));
         }
     }
-#if __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
+    pdl_wait();
 
     // 1. q rotated and scaled, and the new k/v row (the rope table row of pos)
     const float *cs = p.cs_table + (size_t)pos * 2 * half_rot;
@@ -358,19 +355,9 @@ static int attn_launch(float *out, const float *q, const float *k, const float *
     }
     dim3 grid(p->n_kv_heads, max_splits);
     float *part_ml = scratch, *part_acc = scratch + (size_t)p->n_heads * max_splits * 2;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(ATTN_THREADS);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl ? 1 : 0;
-    cudaLaunchKernelEx(&cfg, attn_rope_kernel<MAXG>, out, q, k, v, (__half *)k_cache,
-                       (__half *)v_cache, n_ctx, pos, *p, max_splits,
-                       attn_per_max(n_ctx, max_splits), part_ml, part_acc, counts);
+    pdl_launch(attn_rope_kernel<MAXG>, grid, dim3(ATTN_THREADS), smem, s, pdl, out, q, k, v,
+               (__half *)k_cache, (__half *)v_cache, n_ctx, pos, *p, max_splits,
+               attn_per_max(n_ctx, max_splits), part_ml, part_acc, counts);
     return 0;
 }
 
