@@ -9,6 +9,7 @@
 
 #include "facts.h"
 #include "plan.h"
+#include "plan_gemv.h"
 #include "quantize.h"
 #include "profile.h"
 #include "quant.h"
@@ -387,6 +388,54 @@ static void test_plan_bundled(void)
     facts_free(&f);
 }
 
+static int has_line(const struct plan_gemv *g, const char *s)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (!strcmp(g->line[i], s))
+            return 1;
+    return 0;
+}
+
+/* The GEMV shapes of the 8B Q4_K_M plan: every matrix, Q|K|V fused where
+ * V is Q4_K like Q and K, Q|K where V is Q6_K (half the blocks), gate|up
+ * as a pair; sorted and unique. */
+static void test_gemv_shapes(void)
+{
+    struct profile prof;
+    struct model_facts f;
+    struct plan p;
+    struct plan_gemv g;
+    struct st_err e = {""};
+    load_profile("h100-80g", &prof);
+    load_model("llama-3.1-8b-q4_k_m", &f);
+    struct plan_opts o = {0};
+    CU_ASSERT_EQUAL_FATAL(plan_make(&p, &prof, &f, &o, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(plan_gemv_shapes(&f, &p, &g, &e), 0);
+    static const char *const want[] = {
+        "Q4_K 4096 4096",  "Q4_K 1024 4096",         "Q6_K 1024 4096",   "Q4_K 6144 4096",
+        "Q4_K 5120 4096",  "Q4_K 14336 4096 swiglu", "Q4_K 4096 14336",  "Q6_K 4096 14336",
+        "Q6_K 128256 4096",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        if (!has_line(&g, want[i]))
+            fprintf(stderr, "gemv shapes: missing \"%s\"\n", want[i]);
+        CU_ASSERT_TRUE(has_line(&g, want[i]));
+    }
+    CU_ASSERT_FALSE(has_line(&g, "Q4_K 14336 4096 swiglu swiglu"));
+    for (size_t i = 1; i < g.n; i++)
+        CU_ASSERT_TRUE(strcmp(g.line[i - 1], g.line[i]) < 0);
+    /* every line names a type, rows and columns (and at most "swiglu") */
+    for (size_t i = 0; i < g.n; i++) {
+        char ty[16], extra[16] = "";
+        unsigned r, c;
+        int k = sscanf(g.line[i], "%15s %u %u %15s", ty, &r, &c, extra);
+        CU_ASSERT_TRUE(k == 3 || (k == 4 && !strcmp(extra, "swiglu")));
+    }
+    plan_gemv_free(&g);
+    plan_free(&p);
+    facts_free(&f);
+}
+
 void suite_plan(void)
 {
     CU_pSuite s = CU_add_suite("plan", NULL, NULL);
@@ -400,4 +449,5 @@ void suite_plan(void)
     CU_add_test(s, "refusals with numbers", test_refusals);
     CU_add_test(s, "deterministic", test_deterministic);
     CU_add_test(s, "the bundled model", test_plan_bundled);
+    CU_add_test(s, "GEMV shapes: fused Q|K|V, Q|K, gate|up", test_gemv_shapes);
 }

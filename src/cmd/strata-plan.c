@@ -13,6 +13,7 @@
 
 #include "facts.h"
 #include "plan.h"
+#include "plan_gemv.h"
 #include "profile.h"
 #include "quant.h"
 #include "quantize.h"
@@ -67,11 +68,6 @@ static void put_c_string(FILE *o, const char *s)
             fputc(c, o);
     }
     fputc('"', o);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static FILE *open_out(const char *dir, const char *file, struct st_err *err)
@@ -172,73 +168,17 @@ static int write_outputs(const char *dir, const char *name, const struct plan *p
     }
     fclose(o);
 
-    /* GEMV shapes: every block matrix and the head, and the fused launches
-     * of kernels/engine_cuda.cu: Q|K|V as one matrix where the three share
-     * a type, else Q|K where those two do, gate|up as a SwiGLU pair where
-     * the two do */
-    enum { M_Q, M_K, M_V, M_GATE, M_UP, M_N };
-    static const char *const fused_names[M_N] = {"attn_q.weight", "attn_k.weight",
-                                                 "attn_v.weight", "ffn_gate.weight",
-                                                 "ffn_up.weight"};
-    uint32_t n_layers = f->n_layers;
-    int64_t *mt = malloc(sizeof *mt * M_N * (n_layers ? n_layers : 1)); /* type, or -1 */
-    char **lines = calloc(f->n_tensors + 2 * (size_t)n_layers + 1, sizeof *lines);
-    size_t n = 0;
-    if (!lines || !mt) {
-        free(lines);
-        free(mt);
-        return st_errmsg(err, "out of memory");
-    }
-    for (size_t i = 0; i < M_N * (size_t)n_layers; i++)
-        mt[i] = -1;
-    int head_role = f->output_tied ? FACTS_EMBD : FACTS_OUTPUT;
-    for (uint32_t i = 0; i < f->n_tensors; i++) {
-        const struct facts_tensor *t = &f->tensors[i];
-        if (t->role != FACTS_LAYER_MATRIX && t->role != head_role)
-            continue;
-        /* a tier-B matrix is multiplied as --stream-type stored it */
-        uint32_t type = t->role == FACTS_LAYER_MATRIX && p->tensors[i].tier == PLAN_TIER_B
-                            ? quantize_stream_type(t->type, t->ne[0], p->stream_type)
-                            : t->type;
-        char buf[96];
-        snprintf(buf, sizeof buf, "%s %llu %llu", ggml_type_name(type),
-                 (unsigned long long)t->ne[1], (unsigned long long)t->ne[0]);
-        lines[n++] = strdup(buf);
-        const char *dot = t->layer >= 0 && (uint32_t)t->layer < n_layers
-                              ? strchr(t->name + 4, '.') : NULL; /* "blk.N.xxx" */
-        for (int k = 0; dot && k < M_N; k++)
-            if (!strcmp(dot + 1, fused_names[k]))
-                mt[(size_t)t->layer * M_N + k] = type;
-    }
-    for (uint32_t l = 0; l < n_layers; l++) {
-        const int64_t *ty = mt + (size_t)l * M_N;
-        char buf[96];
-        if (ty[M_Q] >= 0 && ty[M_Q] == ty[M_K] && ty[M_Q] == ty[M_V]) {
-            snprintf(buf, sizeof buf, "%s %u %u", ggml_type_name((uint32_t)ty[M_Q]),
-                     (f->n_heads + 2 * f->n_kv_heads) * f->head_dim, f->n_embd);
-            lines[n++] = strdup(buf);
-        } else if (ty[M_Q] >= 0 && ty[M_Q] == ty[M_K]) {
-            snprintf(buf, sizeof buf, "%s %u %u", ggml_type_name((uint32_t)ty[M_Q]),
-                     (f->n_heads + f->n_kv_heads) * f->head_dim, f->n_embd);
-            lines[n++] = strdup(buf);
-        }
-        if (ty[M_GATE] >= 0 && ty[M_GATE] == ty[M_UP]) {
-            snprintf(buf, sizeof buf, "%s %u %u swiglu", ggml_type_name((uint32_t)ty[M_GATE]),
-                     f->n_ff, f->n_embd);
-            lines[n++] = strdup(buf);
-        }
-    }
-    free(mt);
-    qsort(lines, n, sizeof *lines, cmp_str);
-    if (!(o = open_out(dir, "gen/gemv.list", err)))
+    /* the GEMV shapes, one kernel instance each (plan_gemv.h) */
+    struct plan_gemv g;
+    if (plan_gemv_shapes(f, p, &g, err))
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!i || strcmp(lines[i], lines[i - 1]))
-            fprintf(o, "%s\n", lines[i]);
+    if (!(o = open_out(dir, "gen/gemv.list", err))) {
+        plan_gemv_free(&g);
+        return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        free(lines[i]);
-    free(lines);
+    for (size_t i = 0; i < g.n; i++)
+        fprintf(o, "%s\n", g.line[i]);
+    plan_gemv_free(&g);
     fclose(o);
     return 0;
 }
