@@ -28,13 +28,13 @@
 //   - no dequantized copy is ever written; the only store is y.
 //
 // That is the staged path (v3), which every type has. Where a type has a
-// register decoder and the rows are multiples of 1024 (every Llama shape),
+// register decoder and the row length is a multiple of 1024 (every Llama shape),
 // the register path replaces it (gemv_path, below): lanes load their own
 // words into registers, no shared memory; v4 splits a row group's steps
 // over a block's warps, v5 gives a warp whole row groups (the Q6_K down
 // projection); Q4_K there rounds x to int8 and sums dp4a products
 // (gemv_rx_prep). The epilogue (gemv_epi.cuh) folds the ops around a
-// projection into its last step; kernels/pdl.cuh lets consecutive
+// projection into the kernel's end; kernels/pdl.cuh lets consecutive
 // kernels overlap. bench/NOTES.md has the measurements behind each choice.
 //
 // Every decoder is __host__ __device__ so that gemv_emulate (the same
