@@ -680,7 +680,6 @@ struct gemv_rx {
     float a[16], b[16], sa, sb;
     uint32_t qa[4], qb[4]; // int8 codes of the runs (GEMV_DP4A)
     float da, db;          // their scales
-    int ca, cb;            // the sums of their codes
 };
 
 template <class R>
@@ -690,14 +689,14 @@ GEMV_HD void gemv_rx_prep(const float *xs, int xa, int xb, gemv_rx &v)
     if constexpr (GEMV_DP4A && R::DP4A) { // the sums of the rounded x: y = W round(x)
         gemv_q8_16(v.a, v.qa, v.da);
         gemv_q8_16(v.b, v.qb, v.db);
-        v.ca = v.cb = 0;
+        int ca = 0, cb = 0;
 GEMV_UNROLL
         for (int w = 0; w < 4; w++) {
-            v.ca = gemv_dp4a(v.qa[w], 0x01010101u, v.ca);
-            v.cb = gemv_dp4a(v.qb[w], 0x01010101u, v.cb);
+            ca = gemv_dp4a(v.qa[w], 0x01010101u, ca);
+            cb = gemv_dp4a(v.qb[w], 0x01010101u, cb);
         }
-        v.sa = v.da * (float)v.ca;
-        v.sb = v.db * (float)v.cb;
+        v.sa = v.da * (float)ca;
+        v.sb = v.db * (float)cb;
     }
 }
 

@@ -79,6 +79,23 @@ static void decode16(float *dst, const uint16_t *src, size_t n)
         dst[i] = f16_to_f32(src[i]);
 }
 
+// An f16 device output (n values at d_out) against its f16 reference: the
+// relative L2 error of the decoded values under bound; what gets the count
+// of values that differ at all appended.
+static void report_f16(const char *what, const uint16_t *d_out, const uint16_t *ref16, size_t n,
+                       double bound)
+{
+    uint16_t *got16 = (uint16_t *)malloc(n * 2);
+    float *got = (float *)malloc(n * 4), *ref = (float *)malloc(n * 4);
+    down(got16, d_out, n * 2);
+    decode16(got, got16, n);
+    decode16(ref, ref16, n);
+    char label[160];
+    snprintf(label, sizeof label, "%s (%zu f16 differ)", what, count_diff16(got16, ref16, n));
+    report(label, rel_l2(got, ref, n), bound);
+    free(got16); free(got); free(ref);
+}
+
 // Median time in ms of reps runs of fn (on stream 0).
 template <class F>
 static double time_ms(int reps, F fn)
@@ -293,8 +310,7 @@ static void test_rmsnorm(int n_tok, int n)
 {
     size_t tn = (size_t)n_tok * n;
     float *x = (float *)malloc(tn * 4), *w = (float *)malloc(n * 4), *r32 = (float *)malloc(n * 4);
-    float *ref = (float *)malloc(tn * 4), *got = (float *)malloc(tn * 4);
-    uint16_t *ref16 = (uint16_t *)malloc(tn * 2), *got16 = (uint16_t *)malloc(tn * 2);
+    uint16_t *ref16 = (uint16_t *)malloc(tn * 2);
     fill(x, tn, -3, 3);
     fill(w, n, 0.5f, 1.5f);
     for (int t = 0; t < n_tok; t++) {
@@ -308,15 +324,11 @@ static void test_rmsnorm(int n_tok, int n)
     poison(dy, tn * 2);
     prefill_rmsnorm_f16(dy, dx, dw, n_tok, n, 1e-5f, 0);
     CK(cudaGetLastError());
-    down(got16, dy, tn * 2);
-    decode16(got, got16, tn);
-    decode16(ref, ref16, tn);
     char what[96];
-    snprintf(what, sizeof what, "rmsnorm_f16 %d x %d (%zu f16 differ)", n_tok, n,
-             count_diff16(got16, ref16, tn));
-    report(what, rel_l2(got, ref, tn), 1e-4);
+    snprintf(what, sizeof what, "rmsnorm_f16 %d x %d", n_tok, n);
+    report_f16(what, dy, ref16, tn, 1e-4);
     cudaFree(dx); cudaFree(dw); cudaFree(dy);
-    free(x); free(w); free(r32); free(ref); free(got); free(ref16); free(got16);
+    free(x); free(w); free(r32); free(ref16);
 }
 
 // fused: gate and up are the two halves of one (n_tok, 2 n_ff) GEMM output
@@ -325,8 +337,7 @@ static void test_swiglu(int n_tok, int n_ff, int fused)
     int ld = fused ? 2 * n_ff : n_ff;
     size_t in = (size_t)n_tok * ld, on = (size_t)n_tok * n_ff;
     float *a = (float *)malloc(in * 4), *b = (float *)malloc(in * 4), *g = (float *)malloc(n_ff * 4);
-    float *ref = (float *)malloc(on * 4), *got = (float *)malloc(on * 4);
-    uint16_t *ref16 = (uint16_t *)malloc(on * 2), *got16 = (uint16_t *)malloc(on * 2);
+    uint16_t *ref16 = (uint16_t *)malloc(on * 2);
     fill(a, in, -6, 6);
     fill(b, in, -2, 2);
     const float *gate = a, *upv = fused ? a + n_ff : b;
@@ -341,15 +352,11 @@ static void test_swiglu(int n_tok, int n_ff, int fused)
     up(db, b, in * 4);
     prefill_swiglu_f16(dout, da, fused ? da + n_ff : db, n_tok, n_ff, ld, 0);
     CK(cudaGetLastError());
-    down(got16, dout, on * 2);
-    decode16(got, got16, on);
-    decode16(ref, ref16, on);
     char what[96];
-    snprintf(what, sizeof what, "swiglu_f16 %d x %d%s (%zu f16 differ)", n_tok, n_ff,
-             fused ? " [gate|up]" : "", count_diff16(got16, ref16, on));
-    report(what, rel_l2(got, ref, on), 1e-4);
+    snprintf(what, sizeof what, "swiglu_f16 %d x %d%s", n_tok, n_ff, fused ? " [gate|up]" : "");
+    report_f16(what, dout, ref16, on, 1e-4);
     cudaFree(da); cudaFree(db); cudaFree(dout);
-    free(a); free(b); free(g); free(ref); free(got); free(ref16); free(got16);
+    free(a); free(b); free(g); free(ref16);
 }
 
 // to_f16, add and add_bias_rows: the same operations as the CPU, bit-exact
