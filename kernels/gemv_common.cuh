@@ -57,6 +57,7 @@
 #include "quant.h"
 #include "half.h"
 #include "convert.cuh"
+#include "cp_async.cuh"
 #include "gemv_epi.cuh"
 #include "pdl.cuh"
 
@@ -179,26 +180,6 @@ GEMV_HD uint2 gemv_ld64(const uint8_t *p) // any alignment
     memcpy(&v.y, p + 4, 4);
     return v;
 #endif
-}
-
-// ---- cp.async (sm_80+): global -> shared without registers ---------------
-
-static __device__ __forceinline__ void gemv_cp16(void *smem, const void *gmem)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    // .cg: cache in L2 only; the weights are used once.
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
-}
-
-static __device__ __forceinline__ void gemv_cp_commit(void)
-{
-    asm volatile("cp.async.commit_group;\n" ::);
-}
-
-template <int N>
-static __device__ __forceinline__ void gemv_cp_wait(void)
-{
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
 // Tuning knobs (defaults measured on the H100, bench/NOTES.md); the
@@ -367,10 +348,10 @@ GEMV_UNROLL
                 const uint64_t a = gemv_step_byte<C>(out0 + M::row(i, nvalid), s);
                 const uint64_t first = a >> 4, last = (a + C::CB - 1) >> 4;
                 if (first + k <= last)
-                    gemv_cp16(dst + t, w16 + first + k);
+                    cp_async16(dst + t, w16 + first + k);
             }
         }
-        gemv_cp_commit();
+        cp_async_commit();
     };
 
 GEMV_UNROLL
@@ -392,7 +373,7 @@ GEMV_UNROLL
             xs[g] = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
         }
 
-        gemv_cp_wait<C::STAGES - 1>();
+        cp_async_wait<C::STAGES - 1>();
         __syncwarp();
         const uint4 *slot = stage + (j % C::STAGES) * C::SLOT;
 GEMV_UNROLL
@@ -405,7 +386,7 @@ GEMV_UNROLL
         }
         __syncwarp(); // the slot is refilled by the next iteration's issue
     }
-    gemv_cp_wait<0>();
+    cp_async_wait<0>();
 
     gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
 }

@@ -5,6 +5,7 @@
 // Llama-3.1-8B that is 0.5 GB per token, a tenth of the weights, so it is
 // split over the sequence and reads each K/V row once per KV head.
 #include "ops.h"
+#include "cp_async.cuh"
 #include "gpu_work.h"
 #include "gemv_epi.cuh"
 #include "pdl.cuh"
@@ -76,50 +77,87 @@ static __device__ __forceinline__ float rope_elem(const float *x, int d,
 }
 
 // ---- decode attention: rope, KV store and flash-decoding in one launch -----
-#define ATTN_THREADS 256
-#define ATTN_K_BATCH 8 // 16-byte pieces of a K row in flight per thread (half of head_dim 128)
+#define ATTN_THREADS 256 // >= ATTN_MAX_SPLIT_LEN: every position of a split in one pass
+static_assert(ATTN_THREADS >= ATTN_MAX_SPLIT_LEN, "attention: a thread per position");
 // ATTN_MIN_SPLIT, ATTN_MAX_SPLIT_LEN, ATTN_SMS and the split count: gpu_work.h
 
 // Positions this token's attention covers split by split: n = pos + 1
 // positions in nsplit splits of per (the last one shorter), at most
-// max_splits, at least ATTN_MIN_SPLIT per split, every split non-empty.
-static __device__ __forceinline__ void attn_splits(int n, int max_splits, int *nsplit, int *per)
+// max_splits, at least min_len per split, every split non-empty.
+static __device__ __forceinline__ void attn_splits(int n, int max_splits, int min_len, int *nsplit,
+                                                   int *per)
 {
-    int s = (n + ATTN_MIN_SPLIT - 1) / ATTN_MIN_SPLIT;
+    int s = (n + min_len - 1) / min_len;
     s = s < max_splits ? s : max_splits;
     *per = (n + s - 1) / s;
     *nsplit = (n + *per - 1) / *per;
 }
 
+// One split's cache rows [r0, r1) (relative to the split's first position
+// c0) into shared memory: K rows at a stride of hd + 8 halves (16 bytes
+// more: where threads read different rows, rows 16 bytes apart put the
+// 16-byte reads of 8 threads in 8 different banks), V rows packed.
+static __device__ __forceinline__ void attn_stage(__half *ks, __half *vs, const __half *kc,
+                                                  const __half *vc, size_t row0, int hd,
+                                                  int r0, int r1)
+{
+    const int per_row = hd / 8; // 16-byte pieces
+    for (int i = r0 * per_row + threadIdx.x; i < r1 * per_row; i += ATTN_THREADS) {
+        const int t = i / per_row, c = i - t * per_row;
+        const size_t src = (row0 + t) * hd + 8 * c;
+        cp_async16(ks + t * (hd + 8) + 8 * c, kc + src);
+        cp_async16(vs + t * hd + 8 * c, vc + src);
+    }
+}
+
+// Timing experiments (bench/NOTES.md, session 12): -DATTN_EXP_STOP=K ends
+// the kernel at point K (1: right after the wait ... 6: before the output).
+#ifndef ATTN_EXP_STOP
+#define ATTN_EXP_STOP 0
+#endif
+#define ATTN_EXP_STOP_AT(k) \
+    do {                    \
+        if (ATTN_EXP_STOP == (k)) \
+            return;         \
+    } while (0)
+
 // Block (kv_head, split) for the G query heads (G <= MAXG) that share this
-// KV head, over positions [split * per, ...):
+// KV head, over positions [c0 = split * per, c0 + len):
+//   0. before the wait for the Q|K|V GEMV (programmatic dependent launch):
+//      the split's K and V rows into shared memory (cp.async), those
+//      written before this step (below pos - tok: the step's earlier tokens
+//      may still be writing theirs; after the wait they are all done);
 //   1. q of the G heads rotated (the rope table's row for the position)
 //      and scaled by 1/sqrt(hd) into shared memory; the block of the last
 //      split rotates the new k and stores k and v (f16) into the caches at
-//      pos (no other block reads that row, so no grid-wide ordering);
-//   2. scores: a thread per position, its K row as 16-byte loads, dotted
-//      with the G rotated q (broadcast from shared memory): each K row is
-//      read once for all G heads (v2 used a warp per position and a warp
-//      reduction per (position, head): 45 us at 300 positions);
+//      pos and into its staged rows;
+//   2. scores: a few threads per position, its staged K row dotted with
+//      the G rotated q (broadcast from shared memory);
 //   3. softmax of the split, a warp per head;
 //   4. V: a thread per (4 columns, position group), groups summed in
 //      shared memory;
 //   5. one split: the output directly. Several: the partial (m, l, acc) per
 //      head; the last block of this KV head to finish (a ticket in
 //      counts[kv_head], zero between launches) merges them (log-sum-exp).
+// Before the staging (session 12) the block loaded its rows after the
+// wait, a memory latency for q, two for K, up to four for V: 13 us a block
+// of Llama-3.1-8B inside the decode graph at short context, the largest
+// cost of the step after the GEMVs (bench/NOTES.md).
 template <int MAXG>
 __global__ void __launch_bounds__(ATTN_THREADS)
 attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __half *kc,
-                 __half *vc, int n_ctx, const uint32_t *pos_p, struct ops_rope_params p,
-                 int max_splits, int per_max, float *part_ml, float *part_acc,
-                 unsigned *counts)
+                 __half *vc, int n_ctx, const uint32_t *pos_p, int tok,
+                 struct ops_rope_params p, int max_splits, int min_len, int per_max,
+                 float *part_ml, float *part_acc, unsigned *counts)
 {
     extern __shared__ float smem[];
-    const int hd = p.head_dim, g = p.n_heads / p.n_kv_heads, half_rot = p.rope_dim / 2;
+    const int hd = p.head_dim, g = p.n_heads / p.n_kv_heads;
     const int n_groups = ATTN_THREADS / (hd / 4);
     float *qs = smem;                  // g * hd: rotated, scaled q
     float *sc = qs + g * hd;           // g * per_max: scores, then weights
     float *red = sc + g * per_max;     // n_groups * g * hd
+    __half *ks = (__half *)(red + n_groups * g * hd); // per_max rows of hd + 8
+    __half *vs = ks + per_max * (hd + 8);              // per_max rows of hd
     __shared__ float m_s[MAXG], l_s[MAXG];
     __shared__ unsigned ticket_s;
 
@@ -128,89 +166,106 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     // launch) may start reading its weights while this one finishes
     pdl_release();
     const int lane = tid % WARP, warp = tid / WARP, n_warps = ATTN_THREADS / WARP;
-    const uint32_t pos = *pos_p;
+    const int pos = (int)*pos_p; // written before the step's first kernel
     int nsplit, per;
-    attn_splits((int)pos + 1, max_splits, &nsplit, &per);
+    attn_splits(pos + 1, max_splits, min_len, &nsplit, &per);
     if (split >= nsplit)
         return;
     const int c0 = split * per;
-    const int len = min(per, (int)pos + 1 - c0);
-    // Launched with programmatic dependent launch (ops_attention's pdl),
-    // this runs while the Q|K|V GEMV finishes: the split's cache rows are
-    // asked into L2 meanwhile (a hint, so rows that an earlier kernel may
-    // still be writing do no harm: L2 is where writes land), then the wait
-    // for q, k, v. pos came in before the step's first kernel.
-    for (int t = tid; t < len; t += ATTN_THREADS) {
-        const size_t row = ((size_t)kvh * n_ctx + c0 + t) * hd;
-        for (int b = 0; b < hd; b += 64) { // 128-byte lines of f16
-            asm volatile("prefetch.global.L2 [%0];" ::"l"(kc + row + b));
-            asm volatile("prefetch.global.L2 [%0];" ::"l"(vc + row + b));
-        }
-    }
+    const int len = min(per, pos + 1 - c0);
+    const size_t row0 = (size_t)kvh * n_ctx + c0;
+    // 0. rows [c0, c0 + early) are final before this step began
+    const int early = max(0, min(len, pos - tok - c0));
+    const int staged = min(len, pos - c0); // the row at pos is this token's
+    attn_stage(ks, vs, kc, vc, row0, hd, 0, early);
     pdl_wait();
+    ATTN_EXP_STOP_AT(1);
+    attn_stage(ks, vs, kc, vc, row0, hd, early, staged);
+    cp_async_commit();
 
     // 1. q rotated and scaled, and the new k/v row (the rope table row of pos)
-    const float *cs = p.cs_table + (size_t)pos * 2 * half_rot;
+    const float *cs = p.cs_table + (size_t)pos * p.rope_dim;
     const float scale = 1.0f / sqrtf((float)hd);
     for (int t = tid; t < g * hd; t += ATTN_THREADS) {
         const int j = t / hd, d = t % hd;
         qs[t] = rope_elem(q + (size_t)(kvh * g + j) * hd, d, p, cs) * scale;
     }
-    if (split == nsplit - 1) {
+    if (staged < len) { // the split holds pos
         const size_t row = ((size_t)kvh * n_ctx + pos) * hd;
         for (int d = tid; d < hd; d += ATTN_THREADS) {
-            kc[row + d] = __float2half_rn(rope_elem(k + (size_t)kvh * hd, d, p, cs));
-            vc[row + d] = __float2half_rn(v[(size_t)kvh * hd + d]);
+            const __half kh = __float2half_rn(rope_elem(k + (size_t)kvh * hd, d, p, cs));
+            const __half vh = __float2half_rn(v[(size_t)kvh * hd + d]);
+            kc[row + d] = kh;
+            vc[row + d] = vh;
+            ks[staged * (hd + 8) + d] = kh;
+            vs[staged * hd + d] = vh;
         }
     }
-    __syncthreads(); // q in shared memory; the new cache row visible to this block
+    ATTN_EXP_STOP_AT(2);
+    cp_async_wait<0>();
+    __syncthreads(); // q, the staged rows and the new one visible to the block
+    ATTN_EXP_STOP_AT(3);
 
-    // 2. scores
-    const __half *kbase = kc + ((size_t)kvh * n_ctx + c0) * hd;
-    for (int t = tid; t < len; t += ATTN_THREADS) {
-        const uint4 *kr = (const uint4 *)(kbase + (size_t)t * hd);
+    // 2. scores: tpp threads per position (neighbouring lanes), each dotting
+    // every tpp-th 16-byte piece of the staged K row with the G rotated q
+    // (broadcast), then a butterfly over the tpp. A thread per position ran
+    // a chain of hd / 8 dependent steps: 2.8 us of a short context's 9.5
+    // standalone (bench/NOTES.md, session 12).
+    // tpp: the most (a power of two dividing the pieces, at most 8) that
+    // keeps the positions to one pass over the block (more passes cost
+    // more in butterflies than they save: 4096 positions 21 -> 24 us).
+    const int pieces = hd / 8;
+    const int tpp_max = pieces % 8 == 0 ? 8 : pieces % 4 == 0 ? 4 : pieces % 2 == 0 ? 2 : 1;
+    int tpp = 1;
+    while (tpp < tpp_max && 2 * tpp * len <= ATTN_THREADS)
+        tpp *= 2;
+    const int sub = tid % tpp, stride = ATTN_THREADS / tpp;
+    for (int t0 = 0; t0 < len; t0 += stride) { // whole warps pass: the butterfly
+        const int t = t0 + tid / tpp, tr = t < len ? t : 0;
+        const uint4 *kr = (const uint4 *)(ks + tr * (hd + 8));
         float s[MAXG];
 #pragma unroll
         for (int j = 0; j < MAXG; j++)
             s[j] = 0.0f;
-        // the row's 16-byte pieces ATTN_K_BATCH at a time, all loads issued
-        // before the first is used: a load-use chain per piece cost one
-        // memory latency each (16 for head_dim 128, most of a short
-        // context's attention time)
-        for (int c0 = 0; c0 < hd / 8; c0 += ATTN_K_BATCH) {
-            uint4 w[ATTN_K_BATCH];
+        for (int c = sub; c < pieces; c += tpp) {
+            const uint4 w = kr[c];
+            const __half2 *h2 = (const __half2 *)&w;
+            float kf[8];
 #pragma unroll
-            for (int u = 0; u < ATTN_K_BATCH; u++)
-                w[u] = c0 + u < hd / 8 ? kr[c0 + u] : make_uint4(0, 0, 0, 0);
+            for (int e = 0; e < 4; e++) {
+                float2 f = __half22float2(h2[e]);
+                kf[2 * e] = f.x;
+                kf[2 * e + 1] = f.y;
+            }
 #pragma unroll
-            for (int u = 0; u < ATTN_K_BATCH; u++) {
-                if (c0 + u >= hd / 8)
-                    break;
-                const __half2 *h2 = (const __half2 *)&w[u];
-                float kf[8];
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float2 f = __half22float2(h2[e]);
-                    kf[2 * e] = f.x;
-                    kf[2 * e + 1] = f.y;
-                }
-#pragma unroll
-                for (int j = 0; j < MAXG; j++) {
-                    if (j < g) {
-                        const float *qj = qs + j * hd + 8 * (c0 + u);
-#pragma unroll
-                        for (int e = 0; e < 8; e++)
-                            s[j] = fmaf(qj[e], kf[e], s[j]);
-                    }
+            for (int j = 0; j < MAXG; j++) {
+                if (j < g) {
+                    const float4 *qj = (const float4 *)(qs + j * hd + 8 * c);
+                    const float4 qa = qj[0], qb = qj[1];
+                    s[j] = fmaf(qa.x, kf[0], s[j]);
+                    s[j] = fmaf(qa.y, kf[1], s[j]);
+                    s[j] = fmaf(qa.z, kf[2], s[j]);
+                    s[j] = fmaf(qa.w, kf[3], s[j]);
+                    s[j] = fmaf(qb.x, kf[4], s[j]);
+                    s[j] = fmaf(qb.y, kf[5], s[j]);
+                    s[j] = fmaf(qb.z, kf[6], s[j]);
+                    s[j] = fmaf(qb.w, kf[7], s[j]);
                 }
             }
         }
 #pragma unroll
         for (int j = 0; j < MAXG; j++)
-            if (j < g)
-                sc[j * per_max + t] = s[j];
+            for (int o = tpp / 2; o > 0; o /= 2)
+                s[j] += __shfl_xor_sync(0xffffffffu, s[j], o);
+        if (sub == 0 && t < len) {
+#pragma unroll
+            for (int j = 0; j < MAXG; j++)
+                if (j < g)
+                    sc[j * per_max + t] = s[j];
+        }
     }
     __syncthreads();
+    ATTN_EXP_STOP_AT(4);
 
     // 3. softmax over the split, a warp per query head
     for (int j = warp; j < g; j += n_warps) {
@@ -231,10 +286,10 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
         }
     }
     __syncthreads();
+    ATTN_EXP_STOP_AT(5);
 
-    // 4. weighted sum of V: a thread per (4 columns: one 8-byte load,
-    // position group), each V row read once, len / n_groups independent
-    // loads per thread; the groups are then summed in shared memory
+    // 4. weighted sum of V: a thread per (4 columns: one 8-byte read,
+    // position group); the groups are then summed in shared memory
     const int n_cols = hd / 4;
     const int col = tid % n_cols, grp = tid / n_cols;
     float acc[MAXG][4];
@@ -242,8 +297,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     for (int j = 0; j < MAXG; j++)
         acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
     if (grp < n_groups) {
-        const uint2 *vb = (const uint2 *)(vc + ((size_t)kvh * n_ctx + c0) * hd) + col;
-#pragma unroll 4
+        const uint2 *vb = (const uint2 *)vs + col;
         for (int t = grp; t < len; t += n_groups) {
             uint2 raw = vb[(size_t)t * n_cols];
             float2 v01 = __half22float2(*(const __half2 *)&raw.x);
@@ -268,6 +322,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
         }
     }
     __syncthreads();
+    ATTN_EXP_STOP_AT(6);
 
     // 5. output, or partial + merge by the last block
     for (int t = tid; t < g * hd; t += ATTN_THREADS) {
@@ -296,36 +351,50 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     if (ticket_s != (unsigned)nsplit - 1)
         return;
     __threadfence();
-    if (tid < g) { // the merged max and sum of weights per head
-        const float *ml = part_ml + (size_t)(kvh * g + tid) * max_splits * 2;
-        float m = -INFINITY, l = 0.0f;
-        for (int s = 0; s < nsplit; s++)
+    // the merged max and sum of weights, a warp per head, lanes over the
+    // splits; each split's weight exp(m_s - m) into shared memory (over the
+    // staged rows, done with) for the sums below, whose loads unroll: a
+    // load-use chain per split cost one memory latency each (4096 positions
+    // of Llama-3.1-8B, 33 splits: most of the launch's 30 us)
+    float *wts = (float *)ks; // g * max_splits
+    for (int j = warp; j < g; j += n_warps) {
+        const float *ml = part_ml + (size_t)(kvh * g + j) * max_splits * 2;
+        float m = -INFINITY;
+        for (int s = lane; s < nsplit; s += WARP)
             m = fmaxf(m, __ldcg(ml + 2 * s));
-        for (int s = 0; s < nsplit; s++)
-            l += __ldcg(ml + 2 * s + 1) * expf(__ldcg(ml + 2 * s) - m);
-        m_s[tid] = m;
-        l_s[tid] = l;
+        m = warp_max(m);
+        float l = 0.0f;
+        for (int s = lane; s < nsplit; s += WARP) {
+            const float w = expf(__ldcg(ml + 2 * s) - m);
+            wts[j * max_splits + s] = w;
+            l = fmaf(__ldcg(ml + 2 * s + 1), w, l);
+        }
+        l = warp_sum(l);
+        if (lane == 0)
+            l_s[j] = l;
     }
     __syncthreads();
     for (int t = tid; t < g * hd; t += ATTN_THREADS) {
         const int j = t / hd, d = t % hd, h = kvh * g + j;
-        const float *ml = part_ml + (size_t)h * max_splits * 2;
+        const float *pa = part_acc + (size_t)h * max_splits * hd + d;
+        const float *wj = wts + j * max_splits;
         float a = 0.0f;
+#pragma unroll 8
         for (int s = 0; s < nsplit; s++)
-            a += __ldcg(part_acc + ((size_t)h * max_splits + s) * hd + d) *
-                 expf(__ldcg(ml + 2 * s) - m_s[j]);
+            a = fmaf(__ldcg(pa + (size_t)s * hd), wj[s], a);
         out[(size_t)h * hd + d] = a / l_s[j];
     }
     if (tid == 0)
         counts[kvh] = 0; // ready for the next launch
 }
 
-// Longest split the kernel can meet for this context and split count.
-static int attn_per_max(int n_ctx, int max_splits)
+// Longest split the kernel can meet for this context and split count
+// (gpu_work_attn_splits keeps it within gpu_work_attn_max_len).
+static int attn_per_max(int n_ctx, int max_splits, int head_dim)
 {
-    int per = (n_ctx + max_splits - 1) / max_splits;
-    per = per < ATTN_MIN_SPLIT ? ATTN_MIN_SPLIT : per;
-    return (per + 3) / 4 * 4; // keeps the V sums behind the scores 16-byte aligned
+    int per = (n_ctx + max_splits - 1) / max_splits, lo = gpu_work_attn_min_len(head_dim);
+    per = per < lo ? lo : per;
+    return (per + 3) / 4 * 4; // keeps the V sums and the staged rows 16-byte aligned
 }
 
 extern "C" size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int n_ctx,
@@ -333,15 +402,17 @@ extern "C" size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int 
 {
     int g = p->n_heads / p->n_kv_heads, hd = p->head_dim;
     int n_groups = ATTN_THREADS / (hd / 4);
-    size_t floats = (size_t)g * hd + (size_t)g * attn_per_max(n_ctx, max_splits) +
-                    (size_t)n_groups * g * hd;
-    return floats * sizeof(float);
+    const size_t per = (size_t)attn_per_max(n_ctx, max_splits, hd);
+    size_t floats = (size_t)g * hd + (size_t)g * per + (size_t)n_groups * g * hd;
+    // the staged K and V rows, later the merge's weights of the splits
+    size_t stage = per * (2 * hd + 8) * sizeof(__half), wts = (size_t)g * max_splits * sizeof(float);
+    return floats * sizeof(float) + (stage > wts ? stage : wts);
 }
 
 template <int MAXG>
 static int attn_launch(float *out, const float *q, const float *k, const float *v,
                        uint16_t *k_cache, uint16_t *v_cache, int n_ctx, const uint32_t *pos,
-                       const struct ops_rope_params *p, int max_splits, float *scratch,
+                       int tok, const struct ops_rope_params *p, int max_splits, float *scratch,
                        unsigned *counts, int pdl, cudaStream_t s)
 {
     size_t smem = ops_attention_smem_bytes(p, n_ctx, max_splits);
@@ -356,14 +427,15 @@ static int attn_launch(float *out, const float *q, const float *k, const float *
     dim3 grid(p->n_kv_heads, max_splits);
     float *part_ml = scratch, *part_acc = scratch + (size_t)p->n_heads * max_splits * 2;
     pdl_launch(attn_rope_kernel<MAXG>, grid, dim3(ATTN_THREADS), smem, s, pdl, out, q, k, v,
-               (__half *)k_cache, (__half *)v_cache, n_ctx, pos, *p, max_splits,
-               attn_per_max(n_ctx, max_splits), part_ml, part_acc, counts);
+               (__half *)k_cache, (__half *)v_cache, n_ctx, pos, tok, *p, max_splits,
+               gpu_work_attn_min_len(p->head_dim), attn_per_max(n_ctx, max_splits, p->head_dim),
+               part_ml, part_acc, counts);
     return 0;
 }
 
 extern "C" int ops_attention(float *out, const float *q, const float *k, const float *v,
                              uint16_t *k_cache, uint16_t *v_cache, int n_ctx,
-                             const uint32_t *pos, const struct ops_rope_params *p,
+                             const uint32_t *pos, int tok, const struct ops_rope_params *p,
                              int max_splits, float *scratch, unsigned *counts, int pdl,
                              cudaStream_t s)
 {
@@ -371,10 +443,10 @@ extern "C" int ops_attention(float *out, const float *q, const float *k, const f
     if (p->head_dim % 8 || p->head_dim > 512 || g > 16 || g < 1)
         return -1;
     if (g <= 4)
-        return attn_launch<4>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, pdl, s);
+        return attn_launch<4>(out, q, k, v, k_cache, v_cache, n_ctx, pos, tok, p, max_splits, scratch, counts, pdl, s);
     if (g <= 8)
-        return attn_launch<8>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, pdl, s);
-    return attn_launch<16>(out, q, k, v, k_cache, v_cache, n_ctx, pos, p, max_splits, scratch, counts, pdl, s);
+        return attn_launch<8>(out, q, k, v, k_cache, v_cache, n_ctx, pos, tok, p, max_splits, scratch, counts, pdl, s);
+    return attn_launch<16>(out, q, k, v, k_cache, v_cache, n_ctx, pos, tok, p, max_splits, scratch, counts, pdl, s);
 }
 
 // ---- top-k of the logits ---------------------------------------------------

@@ -53,9 +53,12 @@ struct ops_rope_params {
  * with programmatic dependent launch (sm_90): it starts while the kernel
  * before it (the one that wrote q, k, v) finishes, and waits for it before
  * touching anything but *pos (which must have been written before that
- * kernel started; the cache rows of the split are asked into L2 meanwhile). */
+ * kernel started) and the cache rows below *pos - tok, which it stages in
+ * shared memory meanwhile: tok is the token's index in its step, whose
+ * earlier tokens' rows (the *pos - tok before it) may still be being
+ * written before the wait. */
 int ops_attention(float *out, const float *q, const float *k, const float *v,
-                  uint16_t *k_cache, uint16_t *v_cache, int n_ctx, const uint32_t *pos,
+                  uint16_t *k_cache, uint16_t *v_cache, int n_ctx, const uint32_t *pos, int tok,
                   const struct ops_rope_params *p, int max_splits, float *scratch,
                   unsigned *counts, int pdl, cudaStream_t s);
 

@@ -1,11 +1,27 @@
 /* gpu_work.c - the CUDA engine's working buffers (gpu_work.h). */
 #include "gpu_work.h"
 
-int gpu_work_attn_splits(int n_kv_heads, int n_ctx)
+int gpu_work_attn_max_len(int head_dim)
+{
+    /* 64 KiB of staged f16 K rows (and as much of V) at most */
+    int l = 32768 / (head_dim > 0 ? head_dim : 1);
+    l = l < ATTN_MAX_SPLIT_LEN ? l : ATTN_MAX_SPLIT_LEN;
+    l &= ~3; /* the scores' rows stay 16-byte aligned */
+    return l < 4 ? 4 : l;
+}
+
+int gpu_work_attn_min_len(int head_dim)
+{
+    int m = gpu_work_attn_max_len(head_dim);
+    return ATTN_MIN_SPLIT < m ? ATTN_MIN_SPLIT : m;
+}
+
+int gpu_work_attn_splits(int n_kv_heads, int head_dim, int n_ctx)
 {
     int fill = (2 * ATTN_SMS + n_kv_heads - 1) / n_kv_heads;
-    int by_len = (n_ctx + ATTN_MAX_SPLIT_LEN - 1) / ATTN_MAX_SPLIT_LEN;
-    int most = (n_ctx + ATTN_MIN_SPLIT - 1) / ATTN_MIN_SPLIT;
+    int max_len = gpu_work_attn_max_len(head_dim), min_len = gpu_work_attn_min_len(head_dim);
+    int by_len = (n_ctx + max_len - 1) / max_len;
+    int most = (n_ctx + min_len - 1) / min_len;
     int s = fill > by_len ? fill : by_len;
     s = s < most ? s : most;
     return s < 1 ? 1 : s;
@@ -26,7 +42,7 @@ void gpu_work_layout(const struct gpu_work_dims *d, struct gpu_work *w)
 {
     const uint64_t P = GPU_WORK_CHUNK, qkv = (uint64_t)d->q_dim + 2ull * d->kv_dim;
     uint64_t *b = w->bytes;
-    w->attn_splits = gpu_work_attn_splits((int)d->n_kv_heads, (int)d->n_ctx);
+    w->attn_splits = gpu_work_attn_splits((int)d->n_kv_heads, (int)d->head_dim, (int)d->n_ctx);
     b[GW_ROPE_CS] = (uint64_t)d->n_ctx * d->rope_dim * 4;
     b[GW_X] = b[GW_XG] = P * d->dim * 4;
     b[GW_NORM_SQ] = P * d->dim * 4; /* a GEMV of dim rows has at most dim blocks */

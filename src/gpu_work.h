@@ -24,12 +24,17 @@ extern "C" {
 #define GPU_WORK_GEMM_WORKSPACE ((uint64_t)32 << 20)
 #define GPU_WORK_ALIGN 256u
 
-/* Flash-decoding splits (kernels/ops.cu): at least ATTN_MIN_SPLIT positions
- * per split (shorter ones cost more to merge than they save), at most
- * ATTN_MAX_SPLIT_LEN (shared memory for the scores), and enough splits for
- * about two blocks per SM of an H100 SXM (ATTN_SMS) at long context. */
-#define ATTN_MIN_SPLIT 32
-#define ATTN_MAX_SPLIT_LEN 512
+/* Flash-decoding splits (kernels/ops.cu): a block stages its split's K and
+ * V rows in shared memory and scores them a thread per position, so a split
+ * is at most gpu_work_attn_max_len positions (ATTN_MAX_SPLIT_LEN, the
+ * block's threads, fewer for heads wider than 128); a context of up to
+ * gpu_work_attn_min_len positions (ATTN_MIN_SPLIT) is one split, with no
+ * merge; longer ones get enough splits for about two blocks per SM of an
+ * H100 SXM (ATTN_SMS). */
+#ifndef ATTN_MIN_SPLIT
+#define ATTN_MIN_SPLIT 128
+#endif
+#define ATTN_MAX_SPLIT_LEN 256
 #define ATTN_SMS 132
 
 /* Top-k of the logits on the device (kernels/ops.cu, ops_topk): slices of
@@ -39,8 +44,11 @@ extern "C" {
 #define GPU_WORK_TOPK_SLICE 4096
 #define GPU_WORK_TOPK_MAX 256
 
+/* Most and fewest positions of a split for heads of head_dim. */
+int gpu_work_attn_max_len(int head_dim);
+int gpu_work_attn_min_len(int head_dim);
 /* Splits of the decode attention for a context of n_ctx positions. */
-int gpu_work_attn_splits(int n_kv_heads, int n_ctx);
+int gpu_work_attn_splits(int n_kv_heads, int head_dim, int n_ctx);
 /* Floats of its partial results (per head and split: max, sum, head_dim). */
 size_t gpu_work_attn_scratch_floats(int n_heads, int head_dim, int max_splits);
 

@@ -32,12 +32,16 @@ static void check_layout(const struct gpu_work_dims *d)
     CU_ASSERT_TRUE(w.bytes[GW_TOPK_SCRATCH] >=
                    (uint64_t)(d->n_vocab + GPU_WORK_TOPK_SLICE - 1) / GPU_WORK_TOPK_SLICE *
                        GPU_WORK_TOPK_MAX * 8);
-    /* splits: at least one, never shorter than ATTN_MIN_SPLIT positions
-     * (unless the whole context is), never longer than ATTN_MAX_SPLIT_LEN */
-    int s = w.attn_splits;
+    /* splits: at least one, never shorter than the least length (unless the
+     * whole context is), never longer than the most, which a block's threads
+     * and its 64 KiB of staged K rows bound */
+    int s = w.attn_splits, hd = (int)d->head_dim;
+    int lo = gpu_work_attn_min_len(hd), hi = gpu_work_attn_max_len(hd);
     CU_ASSERT_TRUE(s >= 1);
-    CU_ASSERT_TRUE((int)d->n_ctx <= ATTN_MIN_SPLIT || (int)d->n_ctx / s >= ATTN_MIN_SPLIT - 1);
-    CU_ASSERT_TRUE(((int)d->n_ctx + s - 1) / s <= ATTN_MAX_SPLIT_LEN);
+    CU_ASSERT_TRUE(lo <= hi && hi <= ATTN_MAX_SPLIT_LEN && hi % 4 == 0);
+    CU_ASSERT_TRUE((size_t)hi * hd * 2 <= 65536);
+    CU_ASSERT_TRUE((int)d->n_ctx <= lo || (int)d->n_ctx / s >= lo - 1);
+    CU_ASSERT_TRUE(((int)d->n_ctx + s - 1) / s <= hi);
     CU_ASSERT_EQUAL(w.bytes[GW_ATTN_SCRATCH],
                     gpu_work_attn_scratch_floats((int)d->n_heads, (int)d->head_dim, s) * 4);
 }

@@ -31,7 +31,7 @@ check() { # label tool command...
 }
 
 for tool in $tools; do
-    check "test_ops" $tool "$b/gpu/bin/test_ops"
+    check "test_ops" $tool "$b/gpu/bin/test_ops" --check-only
     # racecheck cannot run cuBLAS's Hopper GEMM kernels ("The Sanitizer
     # failed to handle a hardware exception"); memcheck runs them
     prefill_arg=

@@ -1,0 +1,63 @@
+#!/bin/sh
+# bench/step-ablate.sh - where one decode step's time goes inside the CUDA
+# graph, for the GPU machine. No profiler there times kernels inside a graph
+# (ncu serializes them, which hides what programmatic launch overlaps), so
+# each kind of launch is left out in turn (STRATA_BENCH_OMIT, the engine's
+# timing-only switch: the tokens are wrong) and the step time measured: the
+# difference is what that kind costs in place, its gaps included.
+#
+#   sh bench/step-ablate.sh [SET...]     default: - qkv attn wo ffn down head
+# SET: a comma list of qkv attn wo ffn down head, or - (nothing left out).
+# VARIANTS="name=FLAGS;name=FLAGS": also builds strata with those compile-time
+# switches (as NVCCFLAGS and CFLAGS) and times each whole.
+# Runs on the synthetic Llama-3.1-8B Q4_K_M of bench/run.sh (8b-resident);
+# STRATA_ABLATE_PROMPT (default "-p Once") sets the context, e.g.
+# "--prompt-tokens 3968" for a long one.
+set -eu
+cd "$(dirname "$0")/.."
+out=${STRATA_BENCH_OUT:-build/bench}
+models=${STRATA_BENCH_MODELS:-/tmp/strata-models}
+gen=${STRATA_BENCH_GEN:-128}
+reps=${STRATA_BENCH_REPS:-3}
+mkdir -p "$out"
+STRATA_BENCH_REPS=1 STRATA_BENCH_GEN=16 sh bench/run.sh 8b-resident >"$out/ablate-build.log" 2>&1 ||
+    { tail -20 "$out/ablate-build.log"; exit 1; }
+m=$models/llama-3.1-8b-q4_k_m-s${STRATA_BENCH_SEED:-1}.gguf
+
+# tps EXE [OMIT] -> the median decode tokens/s of $reps runs
+tps() {
+    i=0
+    while [ $i -lt "$reps" ]; do
+        # shellcheck disable=SC2086
+        STRATA_BENCH_OMIT=${2:-} "$1" -m "$m" ${STRATA_ABLATE_PROMPT:--p Once} -n "$gen" --temp 0 --ignore-eos \
+            --stats-file "$out/ablate.stats" >/dev/null 2>>"$out/ablate.log"
+        sed -n 's/^decode_tps=//p' "$out/ablate.stats"
+        i=$((i + 1))
+    done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+[ $# -gt 0 ] || set -- - qkv attn wo ffn down head
+base=$(tps build/bench-8b-resident/strata)
+printf '| left out | tok/s | ms/token | ms saved |\n|---|---|---|---|\n'
+for set in "$@"; do
+    t=$(tps build/bench-8b-resident/strata "$([ "$set" = - ] || echo "$set")")
+    awk -v s="$set" -v t="$t" -v b="$base" \
+        'BEGIN { printf "| %s | %.1f | %.3f | %.3f |\n", s, t, 1e3 / t, 1e3 / b - 1e3 / t }'
+done
+
+IFS=';'
+for v in ${VARIANTS:-}; do
+    name=${v%%=*} flags=${v#*=}
+    dir=build/var-$name
+    unset IFS
+    if BUILD=$dir ./configure --profile profiles/bench-machine.profile --model "$m" --name v \
+        --ctx 4096 >"$dir.log" 2>&1 &&
+        make -s -j"$(nproc)" BUILD="$dir" NVCCFLAGS="$flags" CFLAGS="$flags" >>"$dir.log" 2>&1; then
+        t=$(tps "$dir/v/strata")
+        awk -v s="$name ($flags)" -v t="$t" -v b="$base" \
+            'BEGIN { printf "| variant %s | %.1f | %.3f | %.3f |\n", s, t, 1e3 / t, 1e3 / b - 1e3 / t }'
+    else
+        echo "| variant $name | build failed ($dir.log) | | |"
+    fi
+    IFS=';'
+done
