@@ -94,20 +94,47 @@ static __device__ __forceinline__ void attn_splits(int n, int max_splits, int mi
 }
 
 // One split's cache rows [r0, r1) (relative to the split's first position
-// c0) into shared memory: K rows at a stride of hd + 8 halves (16 bytes
-// more: where threads read different rows, rows 16 bytes apart put the
-// 16-byte reads of 8 threads in 8 different banks), V rows packed.
+// c0) into shared memory rows [r0 - base, r1 - base): K rows (with k) at a
+// stride of hd + 8 halves (16 bytes more: where threads read different
+// rows, rows 16 bytes apart put the 16-byte reads of 8 threads in 8
+// different banks), V rows (with v) packed.
 static __device__ __forceinline__ void attn_stage(__half *ks, __half *vs, const __half *kc,
                                                   const __half *vc, size_t row0, int hd,
-                                                  int r0, int r1)
+                                                  int r0, int r1, int base, bool k, bool v)
 {
     const int per_row = hd / 8; // 16-byte pieces
     for (int i = r0 * per_row + threadIdx.x; i < r1 * per_row; i += ATTN_THREADS) {
         const int t = i / per_row, c = i - t * per_row;
         const size_t src = (row0 + t) * hd + 8 * c;
-        cp_async16(ks + t * (hd + 8) + 8 * c, kc + src);
-        cp_async16(vs + t * hd + 8 * c, vc + src);
+        if (k)
+            cp_async16(ks + (t - base) * (hd + 8) + 8 * c, kc + src);
+        if (v)
+            cp_async16(vs + (t - base) * hd + 8 * c, vc + src);
     }
+}
+
+// A later chunk [r0, r1) of the split's K (k) or V (v) rows into the
+// staging rows, once every thread is done with the previous chunk; the
+// row at `fresh` (this token's, which the block wrote to the cache
+// itself) comes from knew / vnew, not from the cache.
+static __device__ __forceinline__ void attn_restage(__half *ks, __half *vs, const __half *kc,
+                                                    const __half *vc, size_t row0, int hd,
+                                                    int r0, int r1, int fresh,
+                                                    const __half *knew, const __half *vnew,
+                                                    bool k, bool v)
+{
+    __syncthreads();
+    attn_stage(ks, vs, kc, vc, row0, hd, r0, min(r1, fresh), r0, k, v);
+    cp_async_commit();
+    if (fresh >= r0 && fresh < r1)
+        for (int d = threadIdx.x; d < hd; d += ATTN_THREADS) {
+            if (k)
+                ks[(fresh - r0) * (hd + 8) + d] = knew[d];
+            if (v)
+                vs[(fresh - r0) * hd + d] = vnew[d];
+        }
+    cp_async_wait<0>();
+    __syncthreads();
 }
 
 // Timing experiments (bench/NOTES.md, session 12): -DATTN_EXP_STOP=K ends
@@ -124,9 +151,11 @@ static __device__ __forceinline__ void attn_stage(__half *ks, __half *vs, const 
 // Block (kv_head, split) for the G query heads (G <= MAXG) that share this
 // KV head, over positions [c0 = split * per, c0 + len):
 //   0. before the wait for the Q|K|V GEMV (programmatic dependent launch):
-//      the split's K and V rows into shared memory (cp.async), those
-//      written before this step (below pos - tok: the step's earlier tokens
-//      may still be writing theirs; after the wait they are all done);
+//      the split's first stage_rows K and V rows into shared memory
+//      (cp.async), those written before this step (below pos - tok: the
+//      step's earlier tokens may still be writing theirs; after the wait
+//      they are all done); a longer split stages the rest chunk by chunk
+//      in steps 2 (K) and 4 (V);
 //   1. q of the G heads rotated (the rope table's row for the position)
 //      and scaled by 1/sqrt(hd) into shared memory; the block of the last
 //      split rotates the new k and stores k and v (f16) into the caches at
@@ -148,7 +177,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
 attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __half *kc,
                  __half *vc, int n_ctx, const uint32_t *pos_p, int tok,
                  struct ops_rope_params p, int max_splits, int min_len, int per_max,
-                 float *part_ml, float *part_acc, unsigned *counts)
+                 int stage_rows, float *part_ml, float *part_acc, unsigned *counts)
 {
     extern __shared__ float smem[];
     const int hd = p.head_dim, g = p.n_heads / p.n_kv_heads;
@@ -156,9 +185,10 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     float *qs = smem;                  // g * hd: rotated, scaled q
     float *sc = qs + g * hd;           // g * per_max: scores, then weights
     float *red = sc + g * per_max;     // n_groups * g * hd
-    __half *ks = (__half *)(red + n_groups * g * hd); // per_max rows of hd + 8
-    __half *vs = ks + per_max * (hd + 8);              // per_max rows of hd
+    __half *ks = (__half *)(red + n_groups * g * hd); // stage_rows rows of hd + 8
+    __half *vs = ks + stage_rows * (hd + 8);           // stage_rows rows of hd
     __shared__ float m_s[MAXG], l_s[MAXG];
+    __shared__ __half knew[512], vnew[512]; // this token's k and v rows (head_dim <= 512)
     __shared__ unsigned ticket_s;
 
     const int kvh = blockIdx.x, split = blockIdx.y, tid = threadIdx.x;
@@ -177,10 +207,13 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     // 0. rows [c0, c0 + early) are final before this step began
     const int early = max(0, min(len, pos - tok - c0));
     const int staged = min(len, pos - c0); // the row at pos is this token's
-    attn_stage(ks, vs, kc, vc, row0, hd, 0, early);
+    // the first chunk of stage_rows rows; longer splits stage the rest
+    // chunk by chunk below (K for the scores, then V for the sums)
+    const int ch = stage_rows, n_chunks = (len + ch - 1) / ch;
+    attn_stage(ks, vs, kc, vc, row0, hd, 0, min(early, ch), 0, true, true);
     pdl_wait();
     ATTN_EXP_STOP_AT(1);
-    attn_stage(ks, vs, kc, vc, row0, hd, early, staged);
+    attn_stage(ks, vs, kc, vc, row0, hd, min(early, ch), min(staged, ch), 0, true, true);
     cp_async_commit();
 
     // 1. q rotated and scaled, and the new k/v row (the rope table row of pos)
@@ -197,8 +230,12 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
             const __half vh = __float2half_rn(v[(size_t)kvh * hd + d]);
             kc[row + d] = kh;
             vc[row + d] = vh;
-            ks[staged * (hd + 8) + d] = kh;
-            vs[staged * hd + d] = vh;
+            knew[d] = kh;
+            vnew[d] = vh;
+            if (staged < ch) { // in the first chunk
+                ks[staged * (hd + 8) + d] = kh;
+                vs[staged * hd + d] = vh;
+            }
         }
     }
     ATTN_EXP_STOP_AT(2);
@@ -216,52 +253,57 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     // more in butterflies than they save: 4096 positions 21 -> 24 us).
     const int pieces = hd / 8;
     const int tpp_max = pieces % 8 == 0 ? 8 : pieces % 4 == 0 ? 4 : pieces % 2 == 0 ? 2 : 1;
-    int tpp = 1;
-    while (tpp < tpp_max && 2 * tpp * len <= ATTN_THREADS)
-        tpp *= 2;
-    const int sub = tid % tpp, stride = ATTN_THREADS / tpp;
-    for (int t0 = 0; t0 < len; t0 += stride) { // whole warps pass: the butterfly
-        const int t = t0 + tid / tpp, tr = t < len ? t : 0;
-        const uint4 *kr = (const uint4 *)(ks + tr * (hd + 8));
-        float s[MAXG];
-#pragma unroll
-        for (int j = 0; j < MAXG; j++)
-            s[j] = 0.0f;
-        for (int c = sub; c < pieces; c += tpp) {
-            const uint4 w = kr[c];
-            const __half2 *h2 = (const __half2 *)&w;
-            float kf[8];
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float2 f = __half22float2(h2[e]);
-                kf[2 * e] = f.x;
-                kf[2 * e + 1] = f.y;
-            }
-#pragma unroll
-            for (int j = 0; j < MAXG; j++) {
-                if (j < g) {
-                    const float4 *qj = (const float4 *)(qs + j * hd + 8 * c);
-                    const float4 qa = qj[0], qb = qj[1];
-                    s[j] = fmaf(qa.x, kf[0], s[j]);
-                    s[j] = fmaf(qa.y, kf[1], s[j]);
-                    s[j] = fmaf(qa.z, kf[2], s[j]);
-                    s[j] = fmaf(qa.w, kf[3], s[j]);
-                    s[j] = fmaf(qb.x, kf[4], s[j]);
-                    s[j] = fmaf(qb.y, kf[5], s[j]);
-                    s[j] = fmaf(qb.z, kf[6], s[j]);
-                    s[j] = fmaf(qb.w, kf[7], s[j]);
-                }
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < MAXG; j++)
-            for (int o = tpp / 2; o > 0; o /= 2)
-                s[j] += __shfl_xor_sync(0xffffffffu, s[j], o);
-        if (sub == 0 && t < len) {
+    for (int c = 0; c < n_chunks; c++) {
+        const int r0 = c * ch, clen = min(ch, len - r0);
+        if (c > 0)
+            attn_restage(ks, vs, kc, vc, row0, hd, r0, r0 + clen, staged, knew, vnew, true, false);
+        int tpp = 1;
+        while (tpp < tpp_max && 2 * tpp * clen <= ATTN_THREADS)
+            tpp *= 2;
+        const int sub = tid % tpp, stride = ATTN_THREADS / tpp;
+        for (int t0 = 0; t0 < clen; t0 += stride) { // whole warps pass: the butterfly
+            const int t = t0 + tid / tpp, tr = t < clen ? t : 0;
+            const uint4 *kr = (const uint4 *)(ks + tr * (hd + 8));
+            float s[MAXG];
 #pragma unroll
             for (int j = 0; j < MAXG; j++)
-                if (j < g)
-                    sc[j * per_max + t] = s[j];
+                s[j] = 0.0f;
+            for (int c8 = sub; c8 < pieces; c8 += tpp) {
+                const uint4 w = kr[c8];
+                const __half2 *h2 = (const __half2 *)&w;
+                float kf[8];
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float2 f = __half22float2(h2[e]);
+                    kf[2 * e] = f.x;
+                    kf[2 * e + 1] = f.y;
+                }
+#pragma unroll
+                for (int j = 0; j < MAXG; j++) {
+                    if (j < g) {
+                        const float4 *qj = (const float4 *)(qs + j * hd + 8 * c8);
+                        const float4 qa = qj[0], qb = qj[1];
+                        s[j] = fmaf(qa.x, kf[0], s[j]);
+                        s[j] = fmaf(qa.y, kf[1], s[j]);
+                        s[j] = fmaf(qa.z, kf[2], s[j]);
+                        s[j] = fmaf(qa.w, kf[3], s[j]);
+                        s[j] = fmaf(qb.x, kf[4], s[j]);
+                        s[j] = fmaf(qb.y, kf[5], s[j]);
+                        s[j] = fmaf(qb.z, kf[6], s[j]);
+                        s[j] = fmaf(qb.w, kf[7], s[j]);
+                    }
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < MAXG; j++)
+                for (int o = tpp / 2; o > 0; o /= 2)
+                    s[j] += __shfl_xor_sync(0xffffffffu, s[j], o);
+            if (sub == 0 && t < clen) {
+#pragma unroll
+                for (int j = 0; j < MAXG; j++)
+                    if (j < g)
+                        sc[j * per_max + r0 + t] = s[j];
+            }
         }
     }
     __syncthreads();
@@ -296,23 +338,30 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
 #pragma unroll
     for (int j = 0; j < MAXG; j++)
         acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-    if (grp < n_groups) {
-        const uint2 *vb = (const uint2 *)vs + col;
-        for (int t = grp; t < len; t += n_groups) {
-            uint2 raw = vb[(size_t)t * n_cols];
-            float2 v01 = __half22float2(*(const __half2 *)&raw.x);
-            float2 v23 = __half22float2(*(const __half2 *)&raw.y);
+    for (int c = 0; c < n_chunks; c++) {
+        const int r0 = c * ch, clen = min(ch, len - r0);
+        if (c > 0) // the first chunk's V rows stayed from the start (K chunks go to ks only)
+            attn_restage(ks, vs, kc, vc, row0, hd, r0, r0 + clen, staged, knew, vnew, false, true);
+        if (grp < n_groups) {
+            const uint2 *vb = (const uint2 *)vs + col;
+            for (int t = grp; t < clen; t += n_groups) {
+                uint2 raw = vb[(size_t)t * n_cols];
+                float2 v01 = __half22float2(*(const __half2 *)&raw.x);
+                float2 v23 = __half22float2(*(const __half2 *)&raw.y);
 #pragma unroll
-            for (int j = 0; j < MAXG; j++) {
-                if (j < g) {
-                    float w = sc[j * per_max + t];
-                    acc[j][0] = fmaf(w, v01.x, acc[j][0]);
-                    acc[j][1] = fmaf(w, v01.y, acc[j][1]);
-                    acc[j][2] = fmaf(w, v23.x, acc[j][2]);
-                    acc[j][3] = fmaf(w, v23.y, acc[j][3]);
+                for (int j = 0; j < MAXG; j++) {
+                    if (j < g) {
+                        float w = sc[j * per_max + r0 + t];
+                        acc[j][0] = fmaf(w, v01.x, acc[j][0]);
+                        acc[j][1] = fmaf(w, v01.y, acc[j][1]);
+                        acc[j][2] = fmaf(w, v23.x, acc[j][2]);
+                        acc[j][3] = fmaf(w, v23.y, acc[j][3]);
+                    }
                 }
             }
         }
+    }
+    if (grp < n_groups) {
 #pragma unroll
         for (int j = 0; j < MAXG; j++) {
             if (j < g) {
@@ -397,15 +446,26 @@ static int attn_per_max(int n_ctx, int max_splits, int head_dim)
     return (per + 3) / 4 * 4; // keeps the V sums and the staged rows 16-byte aligned
 }
 
+// Rows staged at a time: 32 KiB of K rows at most (a split of 256
+// positions staged whole took 135 KiB, one block per SM, and DRAM waited
+// while it computed: 100000 positions 413 -> 531 us a launch).
+static int attn_stage_rows(int per, int head_dim)
+{
+    int r = (16384 / head_dim) & ~3;
+    r = r < 4 ? 4 : r;
+    return per < r ? per : r;
+}
+
 extern "C" size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int n_ctx,
                                            int max_splits)
 {
     int g = p->n_heads / p->n_kv_heads, hd = p->head_dim;
     int n_groups = ATTN_THREADS / (hd / 4);
     const size_t per = (size_t)attn_per_max(n_ctx, max_splits, hd);
+    const size_t rows = (size_t)attn_stage_rows((int)per, hd);
     size_t floats = (size_t)g * hd + (size_t)g * per + (size_t)n_groups * g * hd;
     // the staged K and V rows, later the merge's weights of the splits
-    size_t stage = per * (2 * hd + 8) * sizeof(__half), wts = (size_t)g * max_splits * sizeof(float);
+    size_t stage = rows * (2 * hd + 8) * sizeof(__half), wts = (size_t)g * max_splits * sizeof(float);
     return floats * sizeof(float) + (stage > wts ? stage : wts);
 }
 
@@ -429,6 +489,7 @@ static int attn_launch(float *out, const float *q, const float *k, const float *
     pdl_launch(attn_rope_kernel<MAXG>, grid, dim3(ATTN_THREADS), smem, s, pdl, out, q, k, v,
                (__half *)k_cache, (__half *)v_cache, n_ctx, pos, tok, *p, max_splits,
                gpu_work_attn_min_len(p->head_dim), attn_per_max(n_ctx, max_splits, p->head_dim),
+               attn_stage_rows(attn_per_max(n_ctx, max_splits, p->head_dim), p->head_dim),
                part_ml, part_acc, counts);
     return 0;
 }
