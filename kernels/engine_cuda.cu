@@ -146,28 +146,9 @@ struct engine {
     cudaGraphExec_t graph;
     int use_graph;
     int use_pdl;               // programmatic dependent launch of the GEMVs (STRATA_NO_PDL=1: off)
-    unsigned omit;             // OMIT_* bits: launches left out of the decode step (timing only)
+    unsigned omit;             // GPU_WORK_OMIT_* bits: launches left out of the decode step (timing only)
     struct ops_rope_params rope;
 };
-
-// STRATA_BENCH_OMIT=qkv,attn,wo,ffn,down,head: those launches are left out of
-// the per-token decode step, so that bench/step-ablate.sh can time what each
-// kind of kernel costs inside the graph, gaps included (no profiler on the
-// lent machine times kernels inside a graph). The results are wrong: for
-// timing only.
-enum { OMIT_QKV = 1, OMIT_ATTN = 2, OMIT_WO = 4, OMIT_FFN = 8, OMIT_DOWN = 16, OMIT_HEAD = 32 };
-
-static unsigned omit_bits(const char *s)
-{
-    static const char *const names[] = {"qkv", "attn", "wo", "ffn", "down", "head"};
-    unsigned bits = 0;
-    for (int i = 0; s && i < 6; i++) {
-        const char *p = strstr(s, names[i]);
-        if (p)
-            bits |= 1u << i;
-    }
-    return bits;
-}
 
 static int cuda_fail(struct st_err *err, const char *what, cudaError_t e)
 {
@@ -505,7 +486,7 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     in.rs_eps = c->norm_eps;
     in.bias = D->bq;
     in.pdl = D->tier == 0 && e->use_pdl; // no copy writes resident weights
-    if (e->omit & OMIT_QKV) {
+    if (e->omit & GPU_WORK_OMIT_QKV) {
     } else if (!(adjacent(D, L, w, W_Q, W_K) && adjacent(D, L, w, W_K, W_V) &&
           gemv(e, D->t[W_Q], qkv_rows, c->dim, 0, w[W_Q], xg, e->q, &in) == 0)) {
         // Q|K as one where they share a type (Q4_K_M: V is Q6_K in half
@@ -519,7 +500,7 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
         in.bias = D->bq ? D->bv : NULL;
         GEMV(D->t[W_V], e->kv_dim, c->dim, 0, w[W_V], xg, e->v, &in);
     }
-    if (!(e->omit & OMIT_ATTN) &&
+    if (!(e->omit & GPU_WORK_OMIT_ATTN) &&
         ops_attention(e->att, e->q, e->k, e->v, D->k_cache, D->v_cache, e->n_ctx, pos, (int)t,
                       &e->rope, e->attn_splits, e->attn_scratch, e->attn_counts, e->use_pdl, s))
         return st_errmsg(err, "strata: attention: shape out of range or shared memory refused");
@@ -528,13 +509,13 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     res.g_next = D->ffn_norm;
     res.sq_part = sq;
     res.pdl = in.pdl;
-    if (!(e->omit & OMIT_WO))
+    if (!(e->omit & GPU_WORK_OMIT_WO))
         GEMV(D->t[W_O], c->dim, e->q_dim, 0, w[W_O], e->att, xg, &res);
 
     // FFN: xg -> hb (ffn_dim,) -> x
     in.bias = NULL;
     in.rs_n = gemv_parts(D->t[W_O], c->dim, e->q_dim);
-    if (e->omit & OMIT_FFN) {
+    if (e->omit & GPU_WORK_OMIT_FFN) {
     } else if (!(adjacent(D, L, w, W_GATE, W_UP) &&
           gemv(e, D->t[W_GATE], c->ffn_dim, c->dim, 1, w[W_GATE], xg, e->hb, &in) == 0)) {
         GEMV(D->t[W_GATE], c->ffn_dim, c->dim, 0, w[W_GATE], xg, e->hb, &in);
@@ -542,7 +523,7 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
         ops_swiglu(e->hb, e->hb2, c->ffn_dim, s);
     }
     res.g_next = g_next;
-    if (!(e->omit & OMIT_DOWN))
+    if (!(e->omit & GPU_WORK_OMIT_DOWN))
         GEMV(D->t[W_DOWN], c->dim, c->ffn_dim, 0, w[W_DOWN], e->hb, xg, &res);
     return 0;
 }
@@ -665,7 +646,7 @@ static int enqueue_step(struct engine *e, uint32_t n_tok, int gemm, struct st_er
     head.rs_n = gemm ? 1 : down_parts(e, c->n_layers - 1);
     head.rs_eps = c->norm_eps;
     head.pdl = e->use_pdl;
-    if (e->omit & OMIT_HEAD)
+    if (e->omit & GPU_WORK_OMIT_HEAD)
         return 0;
     GEMV(e->t_output, c->n_vocab, c->dim, 0, e->output, e->xg + (size_t)(n_tok - 1) * c->dim,
          e->logits, &head);
@@ -763,13 +744,19 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     e->kv_dim = c->n_kv_heads * c->head_dim;
     e->use_graph = !getenv("STRATA_NO_GRAPH");
     e->use_pdl = !getenv("STRATA_NO_PDL");
-    e->omit = omit_bits(getenv("STRATA_BENCH_OMIT"));
     e->prefill_gemv = getenv("STRATA_PREFILL_GEMV") != NULL;
     e->layers = (struct dev_layer *)calloc(c->n_layers, sizeof *e->layers);
     if (!e->layers) {
         st_errmsg(err, "strata: out of memory");
         free(e);
         return NULL;
+    }
+    const char *omit = getenv("STRATA_BENCH_OMIT"); // timing only (gpu_work.h)
+    size_t bad = 0;
+    if (gpu_work_omit_parse(omit, &e->omit, &bad)) {
+        st_errf(err, "STRATA_BENCH_OMIT", "launch name", "a comma list of qkv attn wo ffn down head",
+                "'%.*s'", (int)strcspn(omit + bad, ","), omit + bad);
+        goto fail;
     }
     if (c->n_heads / c->n_kv_heads > 16 || c->head_dim > 256 || c->head_dim % 8) {
         st_errf(err, "strata", "heads per KV head / head_dim", "<= 16 / a multiple of 8, <= 256",

@@ -1,6 +1,27 @@
 /* gpu_work.c - the CUDA engine's working buffers (gpu_work.h). */
 #include "gpu_work.h"
 
+#include <string.h>
+
+int gpu_work_omit_parse(const char *s, unsigned *bits, size_t *bad)
+{
+    static const char *const names[] = {"qkv", "attn", "wo", "ffn", "down", "head"};
+    *bits = 0;
+    for (size_t i = 0; s && s[i];) {
+        size_t n = strcspn(s + i, ",");
+        int k = 0;
+        while (k < 6 && !(strlen(names[k]) == n && !strncmp(s + i, names[k], n)))
+            k++;
+        if (k == 6) {
+            *bad = i;
+            return -1;
+        }
+        *bits |= 1u << k;
+        i += n + (s[i + n] == ',');
+    }
+    return 0;
+}
+
 int gpu_work_attn_max_len(int head_dim)
 {
     /* 64 KiB of staged f16 K rows (and as much of V) at most */

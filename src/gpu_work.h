@@ -44,6 +44,17 @@ extern "C" {
 #define GPU_WORK_TOPK_SLICE 4096
 #define GPU_WORK_TOPK_MAX 256
 
+/* STRATA_BENCH_OMIT=qkv,attn,wo,ffn,down,head (bench/step-ablate.sh): the
+ * launches the CUDA engine leaves out of its decode step, for timing only
+ * (the tokens are then wrong). Parses s (NULL or "": none) into *bits;
+ * returns 0, or -1 at a name not in the list, whose position in s goes to
+ * *bad. */
+enum {
+    GPU_WORK_OMIT_QKV = 1, GPU_WORK_OMIT_ATTN = 2, GPU_WORK_OMIT_WO = 4,
+    GPU_WORK_OMIT_FFN = 8, GPU_WORK_OMIT_DOWN = 16, GPU_WORK_OMIT_HEAD = 32
+};
+int gpu_work_omit_parse(const char *s, unsigned *bits, size_t *bad);
+
 /* Most and fewest positions of a split for heads of head_dim. */
 int gpu_work_attn_max_len(int head_dim);
 int gpu_work_attn_min_len(int head_dim);

@@ -46,6 +46,33 @@ static void check_layout(const struct gpu_work_dims *d)
                     gpu_work_attn_scratch_floats((int)d->n_heads, (int)d->head_dim, s) * 4);
 }
 
+/* STRATA_BENCH_OMIT: exact names in a comma list; anything else refused
+ * with its position */
+static void test_omit_parse(void)
+{
+    unsigned bits = 99;
+    size_t bad = 99;
+    CU_ASSERT_EQUAL(gpu_work_omit_parse(NULL, &bits, &bad), 0);
+    CU_ASSERT_EQUAL(bits, 0u);
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("", &bits, &bad), 0);
+    CU_ASSERT_EQUAL(bits, 0u);
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("attn", &bits, &bad), 0);
+    CU_ASSERT_EQUAL(bits, (unsigned)GPU_WORK_OMIT_ATTN);
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("qkv,attn,wo,ffn,down,head", &bits, &bad), 0);
+    CU_ASSERT_EQUAL(bits, 63u);
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("down,down,", &bits, &bad), 0);
+    CU_ASSERT_EQUAL(bits, (unsigned)GPU_WORK_OMIT_DOWN);
+    /* bad input: a typo, a name inside another word, an empty entry, case */
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("attn,dwn", &bits, &bad), -1);
+    CU_ASSERT_EQUAL(bad, 5u);
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("xdownx", &bits, &bad), -1);
+    CU_ASSERT_EQUAL(bad, 0u);
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("wo,,ffn", &bits, &bad), -1);
+    CU_ASSERT_EQUAL(bad, 3u);
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("QKV", &bits, &bad), -1);
+    CU_ASSERT_EQUAL(gpu_work_omit_parse("attn ", &bits, &bad), -1);
+}
+
 static void test_layouts(void)
 {
     /* Llama-3.1-8B at 4096 and 131072 positions, -70B, Qwen2.5-7B, a tiny model */
@@ -89,4 +116,5 @@ void suite_gpu_work(void)
     CU_pSuite s = CU_add_suite("gpu_work", NULL, NULL);
     CU_add_test(s, "layouts of real shapes: aligned, disjoint, large enough", test_layouts);
     CU_add_test(s, "a GPU plan counts exactly the working buffers", test_plan_counts_them);
+    CU_add_test(s, "STRATA_BENCH_OMIT: names parsed, bad ones refused", test_omit_parse);
 }

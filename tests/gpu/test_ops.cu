@@ -266,7 +266,11 @@ static void test_topk(int n, int k, int timing)
 
 int main(int argc, char **argv)
 {
-    g_check_only = argc > 1 && !strcmp(argv[1], "--check-only");
+    g_check_only = argc == 2 && !strcmp(argv[1], "--check-only");
+    if (argc > 1 && !g_check_only) {
+        fprintf(stderr, "usage: test_ops [--check-only]\n");
+        return 2;
+    }
     int sizes[] = {4096, 8192, 3584};
     for (int i = 0; i < 3; i++)
         test_rms_prep(sizes[i]);
