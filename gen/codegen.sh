@@ -32,6 +32,8 @@ expand constants.h.m4 constants.h
 expand arena.c.m4 arena.c
 
 gpu=$(sed -n "s/^m4_define(\`PLAN_GPU', \`\([01]\)').*/\1/p" "$out/plan.m4")
+# the GPU's multiprocessors: the one-wave GEMV grids are sized by them
+sms=$(sed -n "s/^m4_define(\`PLAN_GPU_SMS', \`\([0-9]*\)').*/\1/p" "$out/plan.m4")
 rm -f "$out/gemv_instances.cu"
 if [ "$gpu" = 1 ]; then
     if [ -f "$gen/gemv-instances.sh" ]; then
@@ -39,7 +41,7 @@ if [ "$gpu" = 1 ]; then
         # no generated kernel: the engine stores them as f32 and uses its
         # generic GEMV (kernels/engine_cuda.cu, stored_as_f32).
         awk '$3 % 256 == 0' "$out/gemv.list" |
-            sh "$gen/gemv-instances.sh" all >"$out/gemv_instances.cu.tmp"
+            sh "$gen/gemv-instances.sh" all "${sms:-0}" >"$out/gemv_instances.cu.tmp"
         mv "$out/gemv_instances.cu.tmp" "$out/gemv_instances.cu"
         echo "codegen: $(awk '$3 % 256 == 0' "$out/gemv.list" | wc -l | tr -d ' ') GEMV shapes -> $out/gemv_instances.cu"
     else

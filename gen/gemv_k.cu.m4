@@ -185,11 +185,14 @@ static __host__ __device__ __forceinline__ float gemv_k4_combine(uint4 h, const 
 // blocks): 4 for Q4_K/Q8_0, 2 for the register-heavy Q5_K/Q6_K; Q4_0
 // wants 8 everywhere measured; Q6_K loses with 8 (167 registers at 4).
 
+#ifndef GEMV_Q4K_V5_STEPS
+#define GEMV_Q4K_V5_STEPS 0 // rows of at least this many steps take v5 (experiments)
+#endif
 // Q4_K: 144-byte super-blocks, 16-byte aligned: two 16-byte loads per lane
 // and row-step (header d, dmin, scales; qs word j).
 struct gemv_rdec_q4_k {
     static const int STEP_BYTES = 4 * sizeof(block_q4_K);
-    static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
+    static const int V5_MIN_STEPS = GEMV_Q4K_V5_STEPS; // 0: v4 everywhere (gemv_v5_pick)
     static const bool DP4A = true; // int8 activations with GEMV_DP4A (dot_q8)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; }
     typedef gemv_k4_lane lane_t;
@@ -243,7 +246,7 @@ struct gemv_rdec_q5_k {
     static const int STEP_BYTES = 4 * sizeof(block_q5_K);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
     static const bool DP4A = false; // int8 activations (GEMV_DP4A)
-    static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
+    static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : nstep >= 12 && rows / 4 < GEMV_SMS * 8 ? 2 : 4; }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
         uint4 h, qh, q;
@@ -296,7 +299,7 @@ struct gemv_rdec_q6_k {
     // int8 x measured slower here (down 26.7 -> 29.4 us, head 178 -> 184:
     // the code extraction stays, the rounding of x adds; bench/NOTES.md)
     static const bool DP4A = false;
-    static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < 132 * 8 ? 2 : 4; }
+    static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < GEMV_SMS * 8 ? 2 : 4; }
     struct lane_t {
         int xa, xb;
         unsigned ql, qh, sc, d; // 4-byte aligned word offsets in the step

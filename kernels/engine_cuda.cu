@@ -40,6 +40,7 @@ extern "C" {
 #include "gemv.h"
 #include "ops.h"
 #include "prefill.h"
+#include "trace.cuh"
 
 // Tokens of a prompt chunk run block by block together (engine_forward_batch):
 // a streamed block crosses the link once per chunk. From PREFILL_GEMM_MIN
@@ -811,6 +812,10 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     TRY(cudaMallocHost((void **)&e->host, e->host_bytes), "allocating the pinned host arena");
     g_alloc_count++;
     layout_host(e, e->host);
+    if (trace_init()) { // experiment builds only (-DSTRATA_TRACE, kernels/trace.cuh)
+        st_errmsg(err, "strata: STRATA_TRACE: no room for the trace ring");
+        goto fail;
+    }
     TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking), "creating a stream");
     TRY(cudaStreamCreateWithFlags(&e->copy_stream, cudaStreamNonBlocking), "creating a stream");
     if (prefill_gemm_init(&e->blas, e->blas_ws, GPU_WORK_GEMM_WORKSPACE, e->stream)) {
@@ -952,6 +957,7 @@ extern "C" void engine_free(struct engine *e)
         cudaStreamSynchronize(e->copy_stream);
         disk_reader_stop(e->reader);
     }
+    trace_dump(); // experiment builds only
     free(e->cb);
     if (e->graph)
         cudaGraphExecDestroy(e->graph);

@@ -182,6 +182,12 @@ GEMV_HD uint2 gemv_ld64(const uint8_t *p) // any alignment
 #endif
 }
 
+// The target GPU's multiprocessors: gen/gemv-instances.sh defines it from the
+// plan (the profile's gpu_sms); the test instances take the H100 SXM's.
+#ifndef GEMV_SMS
+#define GEMV_SMS 132
+#endif
+
 // Tuning knobs (defaults measured on the H100, bench/NOTES.md); the
 // test build may override them with -D to compare variants.
 #ifndef GEMV_NR
@@ -262,9 +268,9 @@ struct gemv_cfg {
     static const int ST0 = GEMV_STAGE_BYTES / (SLOT * 16);  // about 8 KiB of stages per warp
     static const int STAGES = ST0 < 2 ? 2 : ST0 > 4 ? 4 : ST0;
     static const int BLOCKS = M::BLOCKS;
-    // Fewer than 8 blocks per SM (132 SMs on an H100): split the columns
+    // Fewer than 8 blocks per SM: split the columns
     // over more warps so enough bytes are in flight.
-    static const int WPB0 = BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
+    static const int WPB0 = BLOCKS < GEMV_SMS * 8 ? 2 * GEMV_WPB : GEMV_WPB;
     static const int WPB = gemv_even_wpb(WPB0, NSTEP);     // warps per block
     static const int THREADS = 32 * WPB;
     static const size_t SMEM = (size_t)WPB * STAGES * SLOT * 16;
@@ -389,6 +395,7 @@ GEMV_UNROLL
     cp_async_wait<0>();
 
     gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
+    trace_end();
 }
 
 // Host side of one instance: raise the shared-memory limit once, launch.
@@ -584,7 +591,7 @@ struct gemv_rcfg {
     // Long rows (down projections) over fewer warps: each warp then streams
     // several steps, not one or two (Q4_K 4096x14336: 2 warps 16.9 us, 7
     // warps 20.3; bench/NOTES.md, session 11).
-    static const int WPB0 = NSTEP >= 12 ? GEMV_WPB / 2 : BLOCKS < 132 * 8 ? 2 * GEMV_WPB : GEMV_WPB;
+    static const int WPB0 = NSTEP >= 12 ? GEMV_WPB / 2 : BLOCKS < GEMV_SMS * 8 ? 2 * GEMV_WPB : GEMV_WPB;
     static const int WPB = gemv_even_wpb(WPB0, NSTEP);
     static const int THREADS = 32 * WPB;
     static const size_t SMEM = 0;
@@ -760,6 +767,7 @@ GEMV_UNROLL
     }
 
     gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
+    trace_end();
 }
 
 // ---- v5: a warp owns whole rows (the register path's streaming form) -------
@@ -774,16 +782,20 @@ GEMV_UNROLL
 // partial. The grid aims at GEMV_WAVE_WARPS warps (one wave of the target
 // GPU); a warp takes UPW consecutive units.
 #ifndef GEMV_WAVE_WARPS
-#define GEMV_WAVE_WARPS (132 * 16) // H100 SXM: 132 SMs, 16 warps at ~128 registers
+// 12 warps an SM: the most that fit at the Q6_K decoder's ~168 registers
+#define GEMV_WAVE_WARPS (GEMV_SMS * 12)
 #endif
 #ifndef GEMV_V5_WPB
-#define GEMV_V5_WPB 4
+#define GEMV_V5_WPB 0 // warps per block; 0: a block per multiprocessor (gemv_wcfg)
+#endif
+#ifndef GEMV_V5_NR
+#define GEMV_V5_NR 3 // rows per unit: 3 gives the Q6_K down of Llama-3.1-8B 11 warps an SM
 #endif
 
 template <class R, int ROWS, int COLS, bool PAIR>
 struct gemv_wcfg {
     static_assert(COLS % 1024 == 0, "gemv register path: COLS must be a multiple of 1024");
-    static const int NR0 = GEMV_RNR ? GEMV_RNR : 4; // Q6_K down: 4 rows 27.3 us, 2 rows 29.8
+    static const int NR0 = GEMV_RNR ? GEMV_RNR : GEMV_V5_NR;
     static const int NR = PAIR && NR0 % 2 ? NR0 + 1 : NR0;
     typedef gemv_rowmap<NR, ROWS, PAIR> M;
     static const int NSTEP = COLS / 1024;
@@ -791,7 +803,17 @@ struct gemv_wcfg {
     static const int UNITS = M::BLOCKS; // row groups
     static const int UPW = (UNITS + GEMV_WAVE_WARPS - 1) / GEMV_WAVE_WARPS;
     static const int WARPS = (UNITS + UPW - 1) / UPW;
-    static const int WPB = GEMV_V5_WPB;
+    // One block per multiprocessor with all of its warps: the block
+    // scheduler places blocks greedily, and with 4-warp blocks the Q6_K
+    // down projection of Llama-3.1-8B (256 blocks) ran 3 blocks on 41 SMs,
+    // 1 on 27 and none on 11, and lasted as long as the 3-block SMs (30.4 us
+    // in the decode graph; a tenth of its blocks were done at 19.8). As 128
+    // blocks of 8 warps (4 rows a unit): 28.0 us, and the 8B Q4_K_M decode
+    // 385.1 -> 393.4 tok/s; as 125 blocks of 11 warps (3 rows a unit):
+    // 398.2 (bench/NOTES.md, session 13). At ~168 registers a thread two
+    // such blocks do not fit one SM, so each gets its own.
+    static const int WPB0 = (WARPS + GEMV_SMS - 1) / GEMV_SMS;
+    static const int WPB = GEMV_V5_WPB ? GEMV_V5_WPB : WPB0 < 16 ? WPB0 : 16;
     static const int BLOCKS = (WARPS + WPB - 1) / WPB;
     static const int THREADS = 32 * WPB;
     static const size_t SMEM = 0;
@@ -865,6 +887,7 @@ GEMV_UNROLL
             gemv_epi_sq(b, lane, e);
         }
     }
+    trace_end();
 }
 
 // The register path's lane code on the CPU (sums in double).

@@ -10,8 +10,11 @@
 
 #include <cuda_runtime.h>
 
+#include "trace.cuh"
+
 __device__ __forceinline__ void pdl_release()
 {
+    trace_start(); // experiment builds only (-DSTRATA_TRACE)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
@@ -22,6 +25,7 @@ __device__ __forceinline__ void pdl_wait()
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+    trace_waited();
 }
 
 // Launches kern on (grid, block, smem, s), with programmatic stream

@@ -243,6 +243,7 @@ int plan_make(struct plan *p, const struct profile *prof,
         return st_errf(err, "plan", "n_layers", "1 to 512", "%u", f->n_layers);
     p->n_layers = f->n_layers;
     p->gpu = profile_has_gpu(prof) && !o->cpu;
+    p->gpu_sms = p->gpu ? (uint32_t)prof->gpu_sms : 0;
 
     /* ---- options ---- */
     uint32_t ctx = o->ctx;

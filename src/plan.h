@@ -97,6 +97,8 @@ struct plan_buffer {
 
 struct plan {
     int gpu;                      /* 1: CUDA engine; 0: CPU engine */
+    uint32_t gpu_sms;             /* the GPU's multiprocessors (0: no GPU or unknown): the
+                                     generated GEMVs size one-wave grids by it */
     uint32_t stream_type;         /* --stream-type of tier B (0: none) */
     uint64_t tier_b_unconverted;  /* tier B bytes before --stream-type */
     uint32_t n_layers, ctx, n_slots;

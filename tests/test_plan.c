@@ -158,6 +158,7 @@ static void test_3090_llama70b_q6k(void)
     CU_ASSERT_EQUAL_FATAL(make(&p, "rtx3090-gen3x8", "llama-3.1-70b-q6_k",
                                (struct plan_opts){.ctx = 4096}, &e), 0);
     CU_ASSERT_TRUE(p.gpu);
+    CU_ASSERT_EQUAL(p.gpu_sms, 82); /* the profile's: sizes the one-wave GEMV grids */
     CU_ASSERT_TRUE(p.n_tier[PLAN_TIER_A] >= 27 && p.n_tier[PLAN_TIER_A] <= 31);
     CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_B], 80 - p.n_tier[PLAN_TIER_A]);
     CU_ASSERT_EQUAL(p.n_tier[PLAN_TIER_C], 0);
@@ -310,6 +311,7 @@ static void test_cpu_plans(void)
     /* --cpu on a GPU profile */
     CU_ASSERT_EQUAL_FATAL(make(&p, "h100-80g", "llama-3.1-8b-q4_k_m", (struct plan_opts){.cpu = 1}, &e), 0);
     CU_ASSERT_FALSE(p.gpu);
+    CU_ASSERT_EQUAL(p.gpu_sms, 0); /* no GPU code to size */
     plan_free(&p);
     /* 70B on 16 GiB without a GPU: blocks past the RAM budget come from disk */
     CU_ASSERT_EQUAL_FATAL(make(&p, "cpu-only", "llama-3.1-70b-q4_k_m", (struct plan_opts){0}, &e), 0);

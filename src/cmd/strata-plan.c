@@ -100,6 +100,7 @@ static int write_outputs(const char *dir, const char *name, const struct plan *p
     DEF("ARCH", "%s", f->arch);
     DEF("FINGERPRINT", "0x%016llxull", (unsigned long long)f->fingerprint);
     DEF("GPU", "%d", p->gpu);
+    DEF("GPU_SMS", "%u", p->gpu_sms);
     DEF("N_LAYERS", "%u", f->n_layers);
     DEF("N_EMBD", "%u", f->n_embd);
     DEF("N_HEADS", "%u", f->n_heads);
