@@ -185,6 +185,9 @@ static __host__ __device__ __forceinline__ float gemv_k4_combine(uint4 h, const 
 // blocks): 4 for Q4_K/Q8_0, 2 for the register-heavy Q5_K/Q6_K; Q4_0
 // wants 8 everywhere measured; Q6_K loses with 8 (167 registers at 4).
 
+#ifndef GEMV_Q6K_V5_STEPS
+#define GEMV_Q6K_V5_STEPS 12 // rows of at least this many steps take v5
+#endif
 #ifndef GEMV_Q4K_V5_STEPS
 #define GEMV_Q4K_V5_STEPS 0 // rows of at least this many steps take v5 (experiments)
 #endif
@@ -194,7 +197,11 @@ struct gemv_rdec_q4_k {
     static const int STEP_BYTES = 4 * sizeof(block_q4_K);
     static const int V5_MIN_STEPS = GEMV_Q4K_V5_STEPS; // 0: v4 everywhere (gemv_v5_pick)
     static const bool DP4A = true; // int8 activations with GEMV_DP4A (dot_q8)
-    static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; }
+    // 16 rows for wo of an 8B (4096 x 4096): half the warps of 8 rows, so the
+    // gate|up pair's first blocks are resident and load ahead while it
+    // runs (hand-over 1.47 -> 0.71 us, 8B Q4_K_M 396.3 -> 402.6 tok/s;
+    // for Q|K|V too it lost: 399.4; bench/NOTES.md, session 13)
+    static constexpr int nr(int rows, int nstep) { return nstep == 4 && rows <= 4096 ? 16 : nstep <= 4 ? 8 : 4; }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
         uint4 h, q;
@@ -295,7 +302,7 @@ struct gemv_reg_of<gemv_dec_q5_k> {
 // qh[32h + k] >> 2t; scales[8h + 2t + k0 / 16]; elements 128h + 32t + k.
 struct gemv_rdec_q6_k {
     static const int STEP_BYTES = 4 * sizeof(block_q6_K);
-    static const int V5_MIN_STEPS = 12; // down projections: v5 (gemv_v5_pick)
+    static const int V5_MIN_STEPS = GEMV_Q6K_V5_STEPS; // down projections: v5 (gemv_v5_pick)
     // int8 x measured slower here (down 26.7 -> 29.4 us, head 178 -> 184:
     // the code extraction stays, the rounding of x adds; bench/NOTES.md)
     static const bool DP4A = false;
