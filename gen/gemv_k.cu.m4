@@ -200,8 +200,14 @@ struct gemv_rdec_q4_k {
     // 16 rows for wo of an 8B (4096 x 4096): half the warps of 8 rows, so the
     // gate|up pair's first blocks are resident and load ahead while it
     // runs (hand-over 1.47 -> 0.71 us, 8B Q4_K_M 396.3 -> 402.6 tok/s;
-    // for Q|K|V too it lost: 399.4; bench/NOTES.md, session 13)
-    static constexpr int nr(int rows, int nstep) { return nstep == 4 && rows <= 4096 ? 16 : nstep <= 4 ? 8 : 4; }
+    // for Q|K|V too it lost: 399.4). 8 rows for the down projections (12+
+    // steps) for the same reason: Q|K|V's blocks load ahead while it runs
+    // (Q|K|V after it 12.7 -> 9.5 us, 401.3 -> 404.2 tok/s; standalone 4
+    // and 8 are equal; bench/NOTES.md, session 13)
+    static constexpr int nr(int rows, int nstep)
+    {
+        return nstep <= 4 ? (nstep == 4 && rows <= 4096 ? 16 : 8) : nstep >= 12 ? 8 : 4;
+    }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
         uint4 h, q;
