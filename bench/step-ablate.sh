@@ -16,13 +16,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 out=${STRATA_BENCH_OUT:-build/bench}
-models=${STRATA_BENCH_MODELS:-/tmp/strata-models}
 gen=${STRATA_BENCH_GEN:-128}
 reps=${STRATA_BENCH_REPS:-3}
 mkdir -p "$out"
-STRATA_BENCH_REPS=1 STRATA_BENCH_GEN=16 sh bench/run.sh 8b-resident >"$out/ablate-build.log" 2>&1 ||
-    { tail -20 "$out/ablate-build.log"; exit 1; }
-m=$models/llama-3.1-8b-q4_k_m-s${STRATA_BENCH_SEED:-1}.gguf
+. bench/variant.sh
+prepare_8b "$out/ablate-build.log"
 
 # tps EXE [OMIT] -> the median decode tokens/s of $reps runs
 tps() {
@@ -50,9 +48,7 @@ for v in ${VARIANTS:-}; do
     name=${v%%=*} flags=${v#*=}
     dir=build/var-$name
     unset IFS
-    if BUILD=$dir ./configure --profile profiles/bench-machine.profile --model "$m" --name v \
-        --ctx 4096 >"$dir.log" 2>&1 &&
-        make -s -j"$(nproc)" BUILD="$dir" NVCCFLAGS="$flags" CFLAGS="$flags" >>"$dir.log" 2>&1; then
+    if build_variant "$dir" "$flags" "$flags"; then
         t=$(tps "$dir/v/strata")
         awk -v s="$name ($flags)" -v t="$t" -v b="$base" \
             'BEGIN { printf "| variant %s | %.1f | %.3f | %.3f |\n", s, t, 1e3 / t, 1e3 / b - 1e3 / t }'

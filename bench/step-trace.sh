@@ -27,12 +27,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 out=${STRATA_BENCH_OUT:-build/bench}
-models=${STRATA_BENCH_MODELS:-/tmp/strata-models}
 gen=${STRATA_BENCH_GEN:-32}
 mkdir -p "$out"
-STRATA_BENCH_REPS=1 STRATA_BENCH_GEN=16 sh bench/run.sh 8b-resident >"$out/trace-build.log" 2>&1 ||
-    { tail -20 "$out/trace-build.log"; exit 1; }
-m=$models/llama-3.1-8b-q4_k_m-s${STRATA_BENCH_SEED:-1}.gguf
+. bench/variant.sh
+prepare_8b "$out/trace-build.log"
 
 # summarize FILE: the per-kind table of the last whole step in a trace.
 summarize() {
@@ -75,9 +73,7 @@ summarize() {
 # trace NAME FLAGS: build the variant, decode, summarize
 trace() {
     dir=build/trace-$1
-    if BUILD=$dir ./configure --profile profiles/bench-machine.profile --model "$m" --name v \
-        --ctx 4096 >"$dir.log" 2>&1 &&
-        make -s -j"$(nproc)" BUILD="$dir" NVCCFLAGS="-DSTRATA_TRACE $2" CFLAGS="$2" >>"$dir.log" 2>&1; then
+    if build_variant "$dir" "-DSTRATA_TRACE $2" "$2"; then
         # shellcheck disable=SC2086
         STRATA_TRACE="$out/trace-$1.txt" "$dir/v/strata" -m "$m" ${STRATA_ABLATE_PROMPT:--p Once} \
             -n "$gen" --temp 0 --ignore-eos >/dev/null 2>>"$out/trace.log"
