@@ -26,7 +26,7 @@ case $mode in
 all|kernels|dispatch) ;;
 *) echo "gemv-instances.sh: argument: found '$mode', expected all, kernels or dispatch" >&2; exit 2 ;;
 esac
-sms=${2:-0}
+sms=${2-0}
 case $sms in
 ''|*[!0-9]*) echo "gemv-instances.sh: SMS: found '$sms', expected a number of multiprocessors" >&2; exit 2 ;;
 esac

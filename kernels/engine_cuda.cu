@@ -148,6 +148,7 @@ struct engine {
     int use_graph;
     int use_pdl;               // programmatic dependent launch of the GEMVs (STRATA_NO_PDL=1: off)
     unsigned omit;             // GPU_WORK_OMIT_* bits: launches left out of the decode step (timing only)
+    unsigned trace_blocks, trace_threads; // STRATA_TRACE_BLOCKS (experiment builds)
     struct ops_rope_params rope;
 };
 
@@ -759,6 +760,12 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
                 "'%.*s'", (int)strcspn(omit + bad, ","), omit + bad);
         goto fail;
     }
+    if (gpu_work_trace_shape_parse(getenv("STRATA_TRACE_BLOCKS"), &e->trace_blocks,
+                                   &e->trace_threads)) { // experiment builds (kernels/trace.cuh)
+        st_errf(err, "STRATA_TRACE_BLOCKS", "launch shape", "BLOCKSxTHREADS, e.g. 125x352",
+                "'%s'", getenv("STRATA_TRACE_BLOCKS"));
+        goto fail;
+    }
     if (c->n_heads / c->n_kv_heads > 16 || c->head_dim > 256 || c->head_dim % 8) {
         st_errf(err, "strata", "heads per KV head / head_dim", "<= 16 / a multiple of 8, <= 256",
                 "%u / %u", c->n_heads / c->n_kv_heads, c->head_dim);
@@ -812,7 +819,7 @@ extern "C" struct engine *engine_init(const struct llm_model *m,
     TRY(cudaMallocHost((void **)&e->host, e->host_bytes), "allocating the pinned host arena");
     g_alloc_count++;
     layout_host(e, e->host);
-    if (trace_init()) { // experiment builds only (-DSTRATA_TRACE, kernels/trace.cuh)
+    if (trace_init(e->trace_blocks, e->trace_threads)) { // experiment builds only (-DSTRATA_TRACE, kernels/trace.cuh)
         st_errmsg(err, "strata: STRATA_TRACE: no room for the trace ring");
         goto fail;
     }

@@ -8,6 +8,7 @@
 #ifdef STRATA_TRACE
 static trace_rec *g_buf;
 static unsigned *g_count;
+static unsigned g_want_blocks, g_want_threads; // launches written block by block
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -16,10 +17,12 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 // STRATA_TRACE=FILE: binds every unit's stamps to a fresh ring.
-int trace_init(void)
+int trace_init(unsigned blocks, unsigned threads)
 {
     if (!getenv("STRATA_TRACE") || g_buf)
         return 0;
+    g_want_blocks = blocks;
+    g_want_threads = threads;
     if (cudaMalloc(&g_buf, sizeof(trace_rec) * TRACE_CAP) != cudaSuccess ||
         cudaMalloc(&g_count, sizeof *g_count) != cudaSuccess ||
         cudaMemset(g_count, 0, sizeof *g_count) != cudaSuccess)
@@ -66,12 +69,10 @@ void trace_dump(void)
         free(r);
         return;
     }
-    // STRATA_TRACE_BLOCKS=BLOCKSxTHREADS: every block of the launches of that
-    // shape too, in FILE.blocks: launch block sm start wait end
-    unsigned want_b = 0, want_t = 0;
+    // every block of the launches of the shape trace_init was given, in
+    // FILE.blocks: launch block sm start wait end
     FILE *fb = NULL;
-    const char *want = getenv("STRATA_TRACE_BLOCKS");
-    if (want && sscanf(want, "%ux%u", &want_b, &want_t) == 2) {
+    if (g_want_blocks) {
         char name[4096];
         snprintf(name, sizeof name, "%s.blocks", path);
         fb = fopen(name, "w");
@@ -97,7 +98,7 @@ void trace_dump(void)
             if (b->t2)
                 ends[ne++] = b->t2;
         }
-        if (fb && a->blocks == want_b && a->threads == want_t)
+        if (fb && a->blocks == g_want_blocks && a->threads == g_want_threads)
             for (unsigned j = i0; j < i; j++) {
                 const trace_rec *b = &r[j % TRACE_CAP];
                 fprintf(fb, "%u %u %u %llu %llu %llu\n", launch, b->block, b->sm, b->t0 - base,
@@ -120,8 +121,10 @@ void trace_dump(void)
         fclose(fb);
 }
 #else
-int trace_init(void)
+int trace_init(unsigned blocks, unsigned threads)
 {
+    (void)blocks;
+    (void)threads;
     return 0;
 }
 

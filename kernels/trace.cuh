@@ -107,9 +107,12 @@ __device__ __forceinline__ void trace_end() {}
 #endif
 
 // Host side (kernels/trace.cu): start-up binds every unit to a fresh buffer
-// when STRATA_TRACE names a file; trace_dump writes every launch the ring
-// still holds there (engine_free). Both do nothing in a product build.
-int trace_init(void);
+// when STRATA_TRACE names a file, and keeps the launch shape (blocks x
+// threads, 0 x 0: none) whose every block goes to FILE.blocks (the engine
+// parses STRATA_TRACE_BLOCKS, gpu_work_trace_shape_parse); trace_dump writes
+// every launch the ring still holds there (engine_free). Both do nothing in
+// a product build.
+int trace_init(unsigned blocks, unsigned threads);
 void trace_dump(void);
 
 #endif

@@ -22,6 +22,36 @@ int gpu_work_omit_parse(const char *s, unsigned *bits, size_t *bad)
     return 0;
 }
 
+/* A positive decimal number of at most 9 digits at *s, s moved past it;
+ * 0 when there is none. */
+static unsigned parse_count(const char **s)
+{
+    unsigned v = 0;
+    int n = 0;
+    while (**s >= '0' && **s <= '9' && n < 10) {
+        v = 10 * v + (unsigned)(**s - '0');
+        (*s)++;
+        n++;
+    }
+    return n > 9 ? 0 : v;
+}
+
+int gpu_work_trace_shape_parse(const char *s, unsigned *blocks, unsigned *threads)
+{
+    *blocks = *threads = 0;
+    if (!s || !*s)
+        return 0;
+    unsigned b = parse_count(&s);
+    if (!b || *s++ != 'x')
+        return -1;
+    unsigned t = parse_count(&s);
+    if (!t || *s)
+        return -1;
+    *blocks = b;
+    *threads = t;
+    return 0;
+}
+
 int gpu_work_attn_max_len(int head_dim)
 {
     /* 64 KiB of staged f16 K rows (and as much of V) at most */

@@ -55,6 +55,12 @@ enum {
 };
 int gpu_work_omit_parse(const char *s, unsigned *bits, size_t *bad);
 
+/* STRATA_TRACE_BLOCKS=BLOCKSxTHREADS (experiment builds, kernels/trace.cuh):
+ * the launch shape whose every block the trace writes out. Parses s (NULL
+ * or "": none, 0 and 0) into *blocks and *threads, both positive decimal
+ * numbers below 2^31; returns 0, or -1 for anything else. */
+int gpu_work_trace_shape_parse(const char *s, unsigned *blocks, unsigned *threads);
+
 /* Most and fewest positions of a split for heads of head_dim. */
 int gpu_work_attn_max_len(int head_dim);
 int gpu_work_attn_min_len(int head_dim);

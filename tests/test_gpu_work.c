@@ -111,10 +111,32 @@ static void test_plan_counts_them(void)
     plan_free(&p);
 }
 
+static void test_trace_shape_parse(void)
+{
+    unsigned b = 1, t = 1;
+    CU_ASSERT_EQUAL(gpu_work_trace_shape_parse(NULL, &b, &t), 0);
+    CU_ASSERT_EQUAL(b, 0);
+    CU_ASSERT_EQUAL(t, 0);
+    CU_ASSERT_EQUAL(gpu_work_trace_shape_parse("", &b, &t), 0);
+    CU_ASSERT_EQUAL(gpu_work_trace_shape_parse("125x352", &b, &t), 0);
+    CU_ASSERT_EQUAL(b, 125);
+    CU_ASSERT_EQUAL(t, 352);
+    static const char *const bad[] = {"256", "x128", "256x", "256x128x", "256x128 ", " 256x128",
+                                      "0x128", "256x0", "-1x2", "256X128", "abc",
+                                      "1234567890x128", "256x99999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        b = t = 7;
+        CU_ASSERT_EQUAL(gpu_work_trace_shape_parse(bad[i], &b, &t), -1);
+        CU_ASSERT_EQUAL(b, 0);
+        CU_ASSERT_EQUAL(t, 0);
+    }
+}
+
 void suite_gpu_work(void)
 {
     CU_pSuite s = CU_add_suite("gpu_work", NULL, NULL);
     CU_add_test(s, "layouts of real shapes: aligned, disjoint, large enough", test_layouts);
     CU_add_test(s, "a GPU plan counts exactly the working buffers", test_plan_counts_them);
     CU_add_test(s, "STRATA_BENCH_OMIT: names parsed, bad ones refused", test_omit_parse);
+    CU_add_test(s, "STRATA_TRACE_BLOCKS: BLOCKSxTHREADS, anything else refused", test_trace_shape_parse);
 }

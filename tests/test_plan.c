@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "facts.h"
 #include "plan.h"
@@ -438,6 +439,40 @@ static void test_gemv_shapes(void)
     facts_free(&f);
 }
 
+/* gen/gemv-instances.sh with input "Q4_K 256 1024" and args: its exit
+ * status; its stdout and stderr together in out. */
+static int run_instances(const char *args, char *out, size_t cap)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "printf 'Q4_K 256 1024\\n' | sh gen/gemv-instances.sh %s 2>&1", args);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The generated instances take the plan's multiprocessor count (the one-wave
+ * grids are sized by it); anything but a number is refused in one line. */
+static void test_instances_sms(void)
+{
+    static char out[1 << 16];
+    CU_ASSERT_EQUAL(run_instances("kernels 82", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\n#define GEMV_SMS 82\n#include \"gemv_common.cuh\""));
+    CU_ASSERT_EQUAL(run_instances("kernels 0", out, sizeof out), 0);
+    CU_ASSERT_PTR_NULL(strstr(out, "#define GEMV_SMS"));
+    CU_ASSERT_EQUAL(run_instances("kernels", out, sizeof out), 0);
+    CU_ASSERT_PTR_NULL(strstr(out, "#define GEMV_SMS"));
+    static const char *const bad[] = {"kernels x", "kernels -3", "kernels 8x", "all ''"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CU_ASSERT_EQUAL(run_instances(bad[i], out, sizeof out), 2);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "gemv-instances.sh: SMS: found '"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "expected a number of multiprocessors"));
+        CU_ASSERT_PTR_NULL(strstr(out, "gemv_common.cuh"));
+    }
+}
+
 void suite_plan(void)
 {
     CU_pSuite s = CU_add_suite("plan", NULL, NULL);
@@ -452,4 +487,5 @@ void suite_plan(void)
     CU_add_test(s, "deterministic", test_deterministic);
     CU_add_test(s, "the bundled model", test_plan_bundled);
     CU_add_test(s, "GEMV shapes: fused Q|K|V, Q|K, gate|up", test_gemv_shapes);
+    CU_add_test(s, "gemv-instances.sh: the SM count, bad ones refused", test_instances_sms);
 }
