@@ -196,7 +196,7 @@ static __host__ __device__ __forceinline__ float gemv_k4_combine(uint4 h, const 
 struct gemv_rdec_q4_k {
     static const int STEP_BYTES = 4 * sizeof(block_q4_K);
     static const int V5_MIN_STEPS = GEMV_Q4K_V5_STEPS; // 0: v4 everywhere (gemv_v5_pick)
-    static const bool DP4A = true; // int8 activations with GEMV_DP4A (dot_q8)
+    static const int DP4A = 1; // int8 x, rounded per warp and step (gemv_rx_prep, dot_q8)
     // 16 rows for wo of an 8B (4096 x 4096): half the warps of 8 rows, so the
     // gate|up pair's first blocks are resident and load ahead while it
     // runs (hand-over 1.47 -> 0.71 us, 8B Q4_K_M 396.3 -> 402.6 tok/s;
@@ -216,11 +216,12 @@ struct gemv_rdec_q4_k {
     {
         return gemv_k4_lane_init(lane, sizeof(block_q4_K), offsetof(block_q4_K, qs), 0);
     }
+    template <class Ld = gemv_gld> // where the words are: gemv_gld, gemv_sld
     static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
     {
         raw_t r;
-        r.h = gemv_ldg16(p + L.hoff);
-        r.q = gemv_ldg16(p + L.qoff);
+        r.h = Ld::u128(p + L.hoff);
+        r.q = Ld::u128(p + L.qoff);
         return r;
     }
     static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
@@ -258,7 +259,7 @@ struct gemv_reg_of<gemv_dec_q4_k> {
 struct gemv_rdec_q5_k {
     static const int STEP_BYTES = 4 * sizeof(block_q5_K);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
-    static const bool DP4A = false; // int8 activations (GEMV_DP4A)
+    static const int DP4A = 0; // no int8 x (gemv_i8_default)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : nstep >= 12 && rows / 4 < GEMV_SMS * 8 ? 2 : 4; }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
@@ -268,12 +269,13 @@ struct gemv_rdec_q5_k {
     {
         return gemv_k4_lane_init(lane, sizeof(block_q5_K), offsetof(block_q5_K, qs), offsetof(block_q5_K, qh));
     }
+    template <class Ld = gemv_gld> // where the words are: gemv_gld, gemv_sld
     static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
     {
         raw_t r;
-        r.h = gemv_ldg16(p + L.hoff);
-        r.qh = gemv_ldg16(p + L.qhoff);
-        r.q = gemv_ldg16(p + L.qoff);
+        r.h = Ld::u128(p + L.hoff);
+        r.qh = Ld::u128(p + L.qhoff);
+        r.q = Ld::u128(p + L.qoff);
         return r;
     }
     static __host__ __device__ __forceinline__ uint32_t lo5(uint32_t q, uint32_t qh, unsigned s)
@@ -309,9 +311,10 @@ struct gemv_reg_of<gemv_dec_q5_k> {
 struct gemv_rdec_q6_k {
     static const int STEP_BYTES = 4 * sizeof(block_q6_K);
     static const int V5_MIN_STEPS = GEMV_Q6K_V5_STEPS; // down projections: v5 (gemv_v5_pick)
-    // int8 x measured slower here (down 26.7 -> 29.4 us, head 178 -> 184:
-    // the code extraction stays, the rounding of x adds; bench/NOTES.md)
-    static const bool DP4A = false;
+    // int8 x rounded per warp measured slower here (down 26.7 -> 29.4 us,
+    // head 178 -> 184: the code extraction stays, the rounding of x adds);
+    // 2: only where the block rounds x once (v5, gemv_xq_fill)
+    static const int DP4A = 2;
     static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < GEMV_SMS * 8 ? 2 : 4; }
     struct lane_t {
         int xa, xb;
@@ -340,17 +343,18 @@ struct gemv_rdec_q6_k {
         L.t2 = 2 * u;
         return L;
     }
+    template <class Ld = gemv_gld> // where the words are: gemv_gld, gemv_sld
     static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
     {
         raw_t r;
 GEMV_UNROLL
         for (int k = 0; k < 5; k++) {
-            r.ql[k] = gemv_ldg4(p + L.ql + 4 * k);
-            r.qh[k] = gemv_ldg4(p + L.qh + 4 * k);
+            r.ql[k] = Ld::u32(p + L.ql + 4 * k);
+            r.qh[k] = Ld::u32(p + L.qh + 4 * k);
         }
-        r.sc0 = gemv_ldg4(p + L.sc);
-        r.sc1 = gemv_ldg4(p + L.sc + 4); // t + 2: 4 scale bytes further
-        r.d = gemv_ldg4(p + L.d);
+        r.sc0 = Ld::u32(p + L.sc);
+        r.sc1 = Ld::u32(p + L.sc + 4); // t + 2: 4 scale bytes further
+        r.d = Ld::u32(p + L.d);
         return r;
     }
     // the 6-bit codes (q + 32) of the lane's two runs, 4 per word
@@ -369,6 +373,20 @@ GEMV_UNROLL
         float d = cv_f16((r.d >> L.sh) & 0xFFFF);
         float sca = (float)(int8_t)(r.sc0 >> L.scsh), scb = (float)(int8_t)(r.sc1 >> L.scsh);
         return d * fmaf(sca, Sa, scb * Sb);
+    }
+    // with x as int8 codes (gemv_rx): the codes are q + 32, so
+    // sum q x = d_x sum code * x_code - 32 (rounded run sum)
+    static __host__ __device__ __forceinline__ float dot_q8(const raw_t &r, const lane_t &L, const gemv_rx &v)
+    {
+        uint32_t a[4], c[4];
+        codes(r, L, a, c);
+        int ia = 0, ib = 0;
+GEMV_UNROLL
+        for (int k = 0; k < 4; k++) {
+            ia = gemv_dp4a(a[k], v.qa[k], ia);
+            ib = gemv_dp4a(c[k], v.qb[k], ib);
+        }
+        return combine(r, L, fmaf(v.da, (float)ia, -32.0f * v.sa), fmaf(v.db, (float)ib, -32.0f * v.sb));
     }
     static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
                                                          const float *xb, float sa, float sb)

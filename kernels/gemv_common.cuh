@@ -58,6 +58,7 @@
 #include "half.h"
 #include "convert.cuh"
 #include "cp_async.cuh"
+#include "bulk.cuh"
 #include "gemv_epi.cuh"
 #include "pdl.cuh"
 
@@ -398,6 +399,19 @@ GEMV_UNROLL
     trace_end();
 }
 
+// A kernel's dynamic shared-memory limit raised to smem where it is over
+// the default 48 KiB, once (*ready; the first launch is at start-up).
+static inline int gemv_smem_limit(const void *kern, size_t smem, int *ready)
+{
+    if (*ready)
+        return 0;
+    if (smem > 48 * 1024 &&
+        cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
+        return -1;
+    *ready = 1;
+    return 0;
+}
+
 // Host side of one instance: raise the shared-memory limit once, launch.
 template <class D, int ROWS, int COLS, bool PAIR>
 static int gemv_run(void (*kern)(const uint8_t *, const float *, float *, gemv_epi),
@@ -405,13 +419,8 @@ static int gemv_run(void (*kern)(const uint8_t *, const float *, float *, gemv_e
 {
     typedef gemv_cfg<D, ROWS, COLS, PAIR> C;
     static int ready;
-    if (!ready) {
-        if (C::SMEM > 48 * 1024 &&
-            cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int)C::SMEM) != cudaSuccess)
-            return -2;
-        ready = 1;
-    }
+    if (gemv_smem_limit((const void *)kern, C::SMEM, &ready))
+        return -2;
     pdl_launch(kern, dim3(C::BLOCKS), dim3(C::THREADS), C::SMEM, s, e.pdl, (const uint8_t *)w, x, y, e);
     return 0;
 }
@@ -532,6 +541,18 @@ GEMV_HD uint32_t gemv_ldg4(const uint8_t *p)
     return v;
 #endif
 }
+
+// Where a register decoder's words come from (R::load<Ld>): global memory
+// (the register paths v4 and v5) or a shared-memory stage that the
+// bulk-copy engine filled (v6). Same words, same offsets.
+struct gemv_gld {
+    GEMV_HD uint4 u128(const uint8_t *p) { return gemv_ldg16(p); }
+    GEMV_HD uint32_t u32(const uint8_t *p) { return gemv_ldg4(p); }
+};
+struct gemv_sld { // plain loads: the compiler sees the stage is shared memory
+    GEMV_HD uint4 u128(const uint8_t *p) { return *(const uint4 *)p; }      // 16-byte aligned
+    GEMV_HD uint32_t u32(const uint8_t *p) { return *(const uint32_t *)p; } // 4-byte aligned
+};
 
 // (hi:lo) >> sh, sh in 0..32 (32 gives hi): the word at a byte offset
 // that is not a multiple of 4.
@@ -670,28 +691,78 @@ struct gemv_rx {
     float da, db;          // their scales
 };
 
+// Where int8 x pays (R::DP4A): 1, rounded per warp and step (Q4_K); 2, only
+// where a block rounds x once into shared memory (v5, gemv_xq_fill: Q6_K,
+// whose code assembly leaves less to save than the rounding costs per warp).
 template <class R>
+__host__ __device__ constexpr bool gemv_i8_default()
+{
+    return GEMV_DP4A && R::DP4A == 1;
+}
+
+// A 16-run of x as int8 codes, its scale and the scale times the sum of
+// the codes (the rounded run's sum, for the formats' offset terms).
+GEMV_HD void gemv_q8_run(const float *x16, uint32_t *q, float &d, float &sum)
+{
+    gemv_q8_16(x16, q, d);
+    int c = 0;
+GEMV_UNROLL
+    for (int w = 0; w < 4; w++)
+        c = gemv_dp4a(q[w], 0x01010101u, c);
+    sum = d * (float)c;
+}
+
+template <class R, bool I8 = gemv_i8_default<R>()>
 GEMV_HD void gemv_rx_prep(const float *xs, int xa, int xb, gemv_rx &v)
 {
     gemv_rx_load(xs, xa, xb, v.a, v.b, v.sa, v.sb);
-    if constexpr (GEMV_DP4A && R::DP4A) { // the sums of the rounded x: y = W round(x)
-        gemv_q8_16(v.a, v.qa, v.da);
-        gemv_q8_16(v.b, v.qb, v.db);
-        int ca = 0, cb = 0;
-GEMV_UNROLL
-        for (int w = 0; w < 4; w++) {
-            ca = gemv_dp4a(v.qa[w], 0x01010101u, ca);
-            cb = gemv_dp4a(v.qb[w], 0x01010101u, cb);
-        }
-        v.sa = v.da * (float)ca;
-        v.sb = v.db * (float)cb;
+    if constexpr (I8) { // the sums of the rounded x: y = W round(x)
+        gemv_q8_run(v.a, v.qa, v.da, v.sa);
+        gemv_q8_run(v.b, v.qb, v.db, v.sb);
     }
 }
 
-template <class R>
+// x rounded once per block (v5 with int8 x): run r's codes in codes[r],
+// (scale, rounded sum) in ds[r], for the COLS / 16 runs of x; the block
+// meets after it. The same rounding as gemv_rx_prep's, so gemv_emulate_reg
+// checks it.
+template <int COLS, int THREADS>
+__device__ __forceinline__ void gemv_xq_fill(const float *x, uint4 *codes, float2 *ds)
+{
+    for (int r = threadIdx.x; r < COLS / 16; r += THREADS) {
+        float v[16];
+GEMV_UNROLL
+        for (int k = 0; k < 4; k++) {
+            const float4 a = __ldg((const float4 *)(x + 16 * r) + k);
+            v[4 * k] = a.x; v[4 * k + 1] = a.y; v[4 * k + 2] = a.z; v[4 * k + 3] = a.w;
+        }
+        uint32_t q[4];
+        float d, sum;
+        gemv_q8_run(v, q, d, sum);
+        codes[r] = make_uint4(q[0], q[1], q[2], q[3]);
+        ds[r] = make_float2(d, sum);
+    }
+    __syncthreads();
+}
+
+// A lane's int8 x of the step at column s0 from gemv_xq_fill's arrays (the
+// float fields stay unset: the int8 products do not read them).
+__device__ __forceinline__ void gemv_rx_smem(const uint4 *codes, const float2 *ds, int s0, int xa, int xb,
+                                             gemv_rx &v)
+{
+    const int ra = (s0 + xa) >> 4, rb = (s0 + xb) >> 4;
+    const uint4 a = codes[ra], b = codes[rb];
+    const float2 da = ds[ra], db = ds[rb];
+    v.qa[0] = a.x; v.qa[1] = a.y; v.qa[2] = a.z; v.qa[3] = a.w;
+    v.qb[0] = b.x; v.qb[1] = b.y; v.qb[2] = b.z; v.qb[3] = b.w;
+    v.da = da.x; v.sa = da.y;
+    v.db = db.x; v.sb = db.y;
+}
+
+template <class R, bool I8 = gemv_i8_default<R>()>
 GEMV_HD float gemv_rdot(const typename R::raw_t &raw, const typename R::lane_t &L, const gemv_rx &v)
 {
-    if constexpr (GEMV_DP4A && R::DP4A)
+    if constexpr (I8)
         return R::dot_q8(raw, L, v);
     else
         return R::dot(raw, L, v.a, v.b, v.sa, v.sb);
@@ -699,7 +770,7 @@ GEMV_HD float gemv_rdot(const typename R::raw_t &raw, const typename R::lane_t &
 
 // The register path's two halves of a step, shared by v4 and v5: the NR
 // rows' words of a step at p (row i at M::row(i, nvalid) rows from p), and
-// the step's products (x of the step at xs) added into acc, after which
+// the step's products (the step's x in xv) added into acc, after which
 // the next step's words become the current ones.
 template <class R, int NR, class M, int RB>
 __device__ __forceinline__ void gemv_reg_load(typename R::raw_t *dst, const uint8_t *p, int nvalid,
@@ -710,16 +781,14 @@ GEMV_UNROLL
         dst[i] = R::load(p + (size_t)M::row(i, nvalid) * RB, L);
 }
 
-template <class R, int NR>
+template <class R, int NR, bool I8>
 __device__ __forceinline__ void gemv_reg_step(float *acc, typename R::raw_t *cur,
-                                              const typename R::raw_t *nxt, const float *xs,
+                                              const typename R::raw_t *nxt, const gemv_rx &xv,
                                               const typename R::lane_t &L)
 {
-    gemv_rx xv;
-    gemv_rx_prep<R>(xs, L.xa, L.xb, xv);
 GEMV_UNROLL
     for (int i = 0; i < NR; i++)
-        acc[i] += gemv_rdot<R>(cur[i], L, xv);
+        acc[i] += gemv_rdot<R, I8>(cur[i], L, xv);
 GEMV_UNROLL
     for (int i = 0; i < NR; i++)
         cur[i] = nxt[i];
@@ -763,7 +832,9 @@ GEMV_UNROLL
     for (; s < C::NSTEP; s += C::WPB) {
         if (s + C::WPB < C::NSTEP)
             load(nxt, s + C::WPB);
-        gemv_reg_step<R, C::NR>(acc, cur, nxt, x + (unsigned)s * 1024u, L);
+        gemv_rx xv;
+        gemv_rx_prep<R>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
+        gemv_reg_step<R, C::NR, gemv_i8_default<R>()>(acc, cur, nxt, xv, L);
     }
 
     gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
@@ -792,7 +863,7 @@ GEMV_UNROLL
 #define GEMV_V5_NR 3 // rows per unit: 3 gives the Q6_K down of Llama-3.1-8B 11 warps an SM
 #endif
 
-template <class R, int ROWS, int COLS, bool PAIR>
+template <class R, int ROWS, int COLS, bool PAIR, bool I8 = false>
 struct gemv_wcfg {
     static_assert(COLS % 1024 == 0, "gemv register path: COLS must be a multiple of 1024");
     static const int NR0 = GEMV_RNR ? GEMV_RNR : GEMV_V5_NR;
@@ -816,18 +887,63 @@ struct gemv_wcfg {
     static const int WPB = GEMV_V5_WPB ? GEMV_V5_WPB : WPB0 < 16 ? WPB0 : 16;
     static const int BLOCKS = (WARPS + WPB - 1) / WPB;
     static const int THREADS = 32 * WPB;
-    static const size_t SMEM = 0;
+    // int8 x: the block's rounded x (gemv_xq_fill), 24 bytes a 16-run
+    static const size_t SMEM = I8 ? (size_t)COLS / 16 * (sizeof(uint4) + sizeof(float2)) : 0;
 };
 
-template <class R, int ROWS, int COLS, bool PAIR>
+// A warp's unit of NR rows is complete (lane-partial sums in acc, reset
+// here): its output rows out0.. through the epilogue, and the next unit's
+// epilogue inputs loaded when there is one (more). Returns this lane's
+// square of the new residual (gemv_epi_rows).
+template <int NR, int H, bool PAIR, int ROWS>
+__device__ __forceinline__ float gemv_unit_end(float *acc, int out0, bool more, int lane, float *y,
+                                               const gemv_epi &e, gemv_epi_in &pin, float rs)
+{
+    float v = 0.0f;
+GEMV_UNROLL
+    for (int i = 0; i < NR; i++) {
+        const float t = warp_sum(acc[i]);
+        v = lane == i ? t : v;
+        acc[i] = 0.0f;
+    }
+    const float sq = gemv_epi_rows(v, lane, H, PAIR, out0, ROWS, y, e, pin);
+    if (more)
+        pin = gemv_epi_load(lane, H, out0 + H, ROWS, e, rs);
+    return sq;
+}
+
+// The block's partial of the next norm from its warps' squares, in warp
+// order (every warp of the block calls it).
+template <int WPB>
+__device__ __forceinline__ void gemv_block_sq(float sq, float *sq_warp, int lane, int warp, const gemv_epi &e)
+{
+    if (!e.sq_part)
+        return;
+    sq = warp_sum(sq);
+    if (lane == 0)
+        sq_warp[warp] = sq;
+    __syncthreads();
+    if (warp == 0) {
+        float b = 0.0f;
+GEMV_UNROLL
+        for (int i = 0; i < WPB; i++)
+            b += sq_warp[i];
+        gemv_epi_sq(b, lane, e);
+    }
+}
+
+template <class R, int ROWS, int COLS, bool PAIR, bool I8>
 __device__ __forceinline__ void gemv_body_warp(const uint8_t *__restrict__ w,
                                                const float *__restrict__ x,
                                                float *__restrict__ y, const gemv_epi &e)
 {
-    typedef gemv_wcfg<R, ROWS, COLS, PAIR> C;
+    typedef gemv_wcfg<R, ROWS, COLS, PAIR, I8> C;
     typedef typename C::M M;
     typedef typename R::raw_t raw_t;
     __shared__ float sq_warp[C::WPB];
+    extern __shared__ uint4 gemv_smem[];
+    uint4 *xq = gemv_smem;                          // I8: codes of x's runs
+    float2 *xd = (float2 *)(gemv_smem + COLS / 16); // their scales and sums
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const typename R::lane_t L = R::lane_init(lane);
@@ -854,44 +970,188 @@ GEMV_UNROLL
     pdl_wait(); // x and the epilogue's buffers: the predecessor's output
     const float rs = gemv_epi_scale(e, COLS, lane);
     gemv_epi_in pin = gemv_epi_load(lane, M::H, u0 * M::H, ROWS, e, rs);
+    if constexpr (I8)
+        gemv_xq_fill<COLS, C::THREADS>(x, xq, xd);
     float sq = 0.0f;
     for (int k = 0; k < total; k++) {
         if (k + 1 < total)
             load(nxt, k + 1);
         const int s = k % C::NSTEP;
-        gemv_reg_step<R, C::NR>(acc, cur, nxt, x + (unsigned)s * 1024u, L);
-        if (s == C::NSTEP - 1) { // the unit's rows are complete
-            const int out0 = (u0 + k / C::NSTEP) * M::H;
-            float v = 0.0f;
-GEMV_UNROLL
-            for (int i = 0; i < C::NR; i++) {
-                const float t = warp_sum(acc[i]);
-                v = lane == i ? t : v;
-                acc[i] = 0.0f;
-            }
-            sq += gemv_epi_rows(v, lane, M::H, PAIR, out0, ROWS, y, e, pin);
-            if (k + 1 < total)
-                pin = gemv_epi_load(lane, M::H, out0 + M::H, ROWS, e, rs);
-        }
+        gemv_rx xv;
+        if constexpr (I8)
+            gemv_rx_smem(xq, xd, s * 1024, L.xa, L.xb, xv);
+        else
+            gemv_rx_prep<R, false>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
+        gemv_reg_step<R, C::NR, I8>(acc, cur, nxt, xv, L);
+        if (s == C::NSTEP - 1) // the unit's rows are complete
+            sq += gemv_unit_end<C::NR, M::H, PAIR, ROWS>(acc, (u0 + k / C::NSTEP) * M::H, k + 1 < total,
+                                                        lane, y, e, pin, rs);
     }
-    if (e.sq_part) { // the block's partial of the next norm, in warp order
-        sq = warp_sum(sq);
-        if (lane == 0)
-            sq_warp[warp] = sq;
-        __syncthreads();
-        if (warp == 0) {
-            float b = 0.0f;
+    gemv_block_sq<C::WPB>(sq, sq_warp, lane, warp, e);
+    trace_end();
+}
+
+// ---- v6: v5's warps fed by the bulk-copy engine (kernels/bulk.cuh) ---------
+// v5 keeps one (unit, step) of weights in flight per warp: registers hold
+// the next step's words while the warp decodes this one, ~28 KB an SM at
+// 11 warps, and the Q6_K down projection ran at 63% of the D2D copy. Here
+// each warp owns a ring of DEPTH shared-memory stages; a stage holds KS
+// steps of each of its unit's NR rows (one bulk copy a row, CHUNK bytes,
+// issued by lane 0 and counted on the stage's mbarrier). The warp decodes
+// a stage from shared memory with the same decoder (R::load<gemv_sld>),
+// then refills it DEPTH chunks ahead. The first DEPTH chunks are asked for
+// before pdl_wait: they stream while the predecessor finishes.
+#ifndef GEMV_V6
+#define GEMV_V6 0 // 1: in place of v5 (gemv_v5_pick); 2: every register-path shape
+#endif
+#ifndef GEMV_V6_NR
+#define GEMV_V6_NR 3 // rows per unit
+#endif
+#ifndef GEMV_V6_KS
+#define GEMV_V6_KS 2 // steps per chunk, at least (a divisor of the row's steps, 16-byte chunks)
+#endif
+#ifndef GEMV_V6_DEPTH
+#define GEMV_V6_DEPTH 3 // stages per warp, at most (fewer where they do not fit)
+#endif
+#ifndef GEMV_V6_WAVE_WARPS
+#define GEMV_V6_WAVE_WARPS GEMV_WAVE_WARPS
+#endif
+#ifndef GEMV_V6_FENCE
+#define GEMV_V6_FENCE 1 // proxy fence before a stage is refilled
+#endif
+#define GEMV_V6_SMEM_MAX (224 * 1024) // of the 227 KiB a block may have: the rest static
+
+// The smallest KS >= k0 that divides nstep with 16-byte chunks (0: none).
+constexpr int gemv_v6_ks(int nstep, int sb, int k0)
+{
+    for (int k = k0 < 1 ? 1 : k0; k <= nstep; k++)
+        if (nstep % k == 0 && (k * sb) % 16 == 0)
+            return k;
+    return 0;
+}
+
+template <class R, int ROWS, int COLS, bool PAIR>
+struct gemv_bcfg {
+    static_assert(COLS % 1024 == 0, "gemv register path: COLS must be a multiple of 1024");
+    static const int NR0 = GEMV_RNR ? GEMV_RNR : GEMV_V6_NR;
+    static const int NR = PAIR && NR0 % 2 ? NR0 + 1 : NR0;
+    typedef gemv_rowmap<NR, ROWS, PAIR> M;
+    static const int NSTEP = COLS / 1024;
+    static const int SB = R::STEP_BYTES;
+    static const int RB = NSTEP * SB;
+    static const int KS = gemv_v6_ks(NSTEP, SB, GEMV_V6_KS);
+    static_assert(KS > 0 && RB % 16 == 0, "gemv v6: the rows do not split into 16-byte chunks");
+    static const int NCH = NSTEP / KS;  // chunks per row
+    static const int CHUNK = KS * SB;   // bytes of one row in a stage
+    static const int STAGE = NR * CHUNK;
+    static const int UNITS = M::BLOCKS; // row groups
+    static const int UPW = (UNITS + GEMV_V6_WAVE_WARPS - 1) / GEMV_V6_WAVE_WARPS;
+    static const int WARPS = (UNITS + UPW - 1) / UPW;
+    static const int WPB0 = (WARPS + GEMV_SMS - 1) / GEMV_SMS; // a block per SM, as v5
+    static const int WPB = GEMV_V5_WPB ? GEMV_V5_WPB : WPB0 < 16 ? WPB0 : 16;
+    static const int BLOCKS = (WARPS + WPB - 1) / WPB;
+    static const int THREADS = 32 * WPB;
+    static const int D0 = GEMV_V6_SMEM_MAX / (WPB * STAGE);
+    static const int DEPTH = D0 < GEMV_V6_DEPTH ? D0 : GEMV_V6_DEPTH;
+    static_assert(DEPTH >= 1, "gemv v6: a warp's stage does not fit shared memory");
+    static const size_t SMEM = (size_t)WPB * DEPTH * STAGE;
+};
+
+template <class R, int ROWS, int COLS, bool PAIR>
+__device__ __forceinline__ void gemv_body_bulk(const uint8_t *__restrict__ w,
+                                               const float *__restrict__ x,
+                                               float *__restrict__ y, const gemv_epi &e)
+{
+    typedef gemv_bcfg<R, ROWS, COLS, PAIR> C;
+    typedef typename C::M M;
+    typedef typename R::raw_t raw_t;
+    extern __shared__ uint4 gemv_smem[];
+    __shared__ uint64_t bar[C::WPB][C::DEPTH];
+    __shared__ float sq_warp[C::WPB];
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const typename R::lane_t L = R::lane_init(lane);
+    const int u0 = (blockIdx.x * C::WPB + warp) * C::UPW;
+    const int nu = C::UNITS - u0 < C::UPW ? (C::UNITS > u0 ? C::UNITS - u0 : 0) : C::UPW;
+    const int total = nu * C::NCH; // this warp's chunks, k = unit * NCH + chunk
+    uint8_t *ring = (uint8_t *)gemv_smem + (size_t)warp * C::DEPTH * C::STAGE;
+    uint64_t *wbar = bar[warp];
+
+    // Chunk k into stage k % DEPTH: KS steps from step (k % NCH) * KS of
+    // each row of unit u0 + k / NCH, one copy a row, all by lane 0.
+    auto issue = [&](int k) {
+        if (lane != 0)
+            return;
+        const int out0 = (u0 + k / C::NCH) * M::H;
+        const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
+        const unsigned c = (unsigned)(k % C::NCH) * C::CHUNK;
+        uint64_t *b = wbar + k % C::DEPTH;
+        uint8_t *dst = ring + (k % C::DEPTH) * C::STAGE;
+        bulk_bar_expect(b, C::STAGE);
 GEMV_UNROLL
-            for (int i = 0; i < C::WPB; i++)
-                b += sq_warp[i];
-            gemv_epi_sq(b, lane, e);
+        for (int i = 0; i < C::NR; i++)
+            bulk_copy(dst + i * C::CHUNK, w + (size_t)(out0 + M::row(i, nvalid)) * C::RB + c, C::CHUNK, b);
+    };
+
+    pdl_release();
+    if (lane == 0)
+        for (int d = 0; d < C::DEPTH; d++)
+            bulk_bar_init(wbar + d, 1);
+    __syncwarp();
+    for (int k = 0; k < C::DEPTH && k < total; k++)
+        issue(k);
+    pdl_wait(); // x and the epilogue's buffers: the predecessor's output
+    const float rs = gemv_epi_scale(e, COLS, lane);
+    gemv_epi_in pin = gemv_epi_load(lane, M::H, u0 * M::H, ROWS, e, rs);
+
+    float acc[C::NR];
+GEMV_UNROLL
+    for (int i = 0; i < C::NR; i++)
+        acc[i] = 0.0f;
+    float sq = 0.0f;
+    for (int k = 0; k < total; k++) {
+        const int c = k % C::NCH;
+        const float *xc = x + (unsigned)(c * C::KS) * 1024u;
+        // x of the chunk's first step is asked for before the wait, each
+        // next step's before this step's products: its latency overlaps
+        gemv_rx xv, xn;
+        gemv_rx_prep<R>(xc, L.xa, L.xb, xv);
+        bulk_bar_wait(wbar + k % C::DEPTH, (unsigned)(k / C::DEPTH) & 1u);
+        const uint8_t *st = ring + (k % C::DEPTH) * C::STAGE;
+GEMV_UNROLL
+        for (int j = 0; j < C::KS; j++) {
+            if (j + 1 < C::KS)
+                gemv_rx_prep<R>(xc + (j + 1) * 1024, L.xa, L.xb, xn);
+#ifndef GEMV_EXP_V6_NODECODE // experiment: the weight stream alone (wrong sums)
+            raw_t raw[C::NR];
+GEMV_UNROLL
+            for (int i = 0; i < C::NR; i++)
+                raw[i] = R::template load<gemv_sld>(st + i * C::CHUNK + j * C::SB, L);
+GEMV_UNROLL
+            for (int i = 0; i < C::NR; i++)
+                acc[i] += gemv_rdot<R>(raw[i], L, xv);
+#else
+            acc[0] += xv.sa + (float)st[lane];
+#endif
+            if (j + 1 < C::KS)
+                xv = xn;
         }
+        if (k + C::DEPTH < total) { // every lane is done with the stage: refill it
+            if (GEMV_V6_FENCE)
+                bulk_fence();
+            __syncwarp();
+            issue(k + C::DEPTH);
+        }
+        if (c == C::NCH - 1) // the unit's rows are complete
+            sq += gemv_unit_end<C::NR, M::H, PAIR, ROWS>(acc, (u0 + k / C::NCH) * M::H, k + 1 < total,
+                                                        lane, y, e, pin, rs);
     }
+    gemv_block_sq<C::WPB>(sq, sq_warp, lane, warp, e);
     trace_end();
 }
 
 // The register path's lane code on the CPU (sums in double).
-template <class R, int ROWS, int COLS, bool PAIR>
+template <class R, int ROWS, int COLS, bool PAIR, bool I8>
 static void gemv_emulate_reg(const void *w, const float *x, float *y)
 {
     typedef gemv_rcfg<R, ROWS, COLS, PAIR> C;
@@ -905,8 +1165,8 @@ static void gemv_emulate_reg(const void *w, const float *x, float *y)
                 const typename R::lane_t L = R::lane_init(lane);
                 typename R::raw_t raw = R::load(w8 + (size_t)r * C::RB + (size_t)s * R::STEP_BYTES, L);
                 gemv_rx xv;
-                gemv_rx_prep<R>(x + (size_t)s * 1024, L.xa, L.xb, xv);
-                acc += gemv_rdot<R>(raw, L, xv);
+                gemv_rx_prep<R, I8>(x + (size_t)s * 1024, L.xa, L.xb, xv);
+                acc += gemv_rdot<R, I8>(raw, L, xv);
             }
         v[r] = acc;
     }
@@ -935,13 +1195,22 @@ struct gemv_v5_pick<R, true, NSTEP> {
     static const bool value =
         GEMV_V5 == 2 || (GEMV_V5 == 1 && R::V5_MIN_STEPS > 0 && NSTEP >= R::V5_MIN_STEPS);
 };
-template <class R, bool REG>
+template <class R, bool REG, int NSTEP>
+struct gemv_v6_pick {
+    static const bool value = false;
+};
+template <class R, int NSTEP>
+struct gemv_v6_pick<R, true, NSTEP> {
+    static const bool value =
+        GEMV_V6 == 2 || (GEMV_V6 == 1 && R::V5_MIN_STEPS > 0 && NSTEP >= R::V5_MIN_STEPS);
+};
+template <class R, bool REG, bool V5>
 struct gemv_int8_pick {
     static const bool value = false;
 };
-template <class R>
-struct gemv_int8_pick<R, true> {
-    static const bool value = GEMV_DP4A && R::DP4A;
+template <class R, bool V5>
+struct gemv_int8_pick<R, true, V5> {
+    static const bool value = GEMV_DP4A && (R::DP4A == 1 || (R::DP4A == 2 && V5));
 };
 template <class D, int ROWS, int COLS, bool PAIR>
 struct gemv_path {
@@ -951,11 +1220,14 @@ struct gemv_path {
     static const bool REG = !std::is_void<typename gemv_reg_of<D>::type>::value && COLS % 1024 == 0;
 #endif
     typedef typename std::conditional<REG, typename gemv_reg_of<D>::type, D>::type R;
-    static const bool V5 = gemv_v5_pick<R, REG, COLS / 1024>::value;
+    static const bool V6 = gemv_v6_pick<R, REG, COLS / 1024>::value;
+    static const bool V5 = !V6 && gemv_v5_pick<R, REG, COLS / 1024>::value;
     // x rounded to int8 per 16 (gemv_q8_16) before the products
-    static const bool INT8X = gemv_int8_pick<R, REG>::value;
-    typedef typename std::conditional<V5, gemv_wcfg<R, ROWS, REG ? COLS : 1024, PAIR>,
-                                      gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>>::type RC;
+    static const bool INT8X = gemv_int8_pick<R, REG, V5>::value;
+    typedef typename std::conditional<
+        V6, gemv_bcfg<R, ROWS, REG ? COLS : 1024, PAIR>,
+        typename std::conditional<V5, gemv_wcfg<R, ROWS, REG ? COLS : 1024, PAIR, INT8X>,
+                                  gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>>::type>::type RC;
     typedef typename std::conditional<REG, RC, gemv_cfg<D, ROWS, COLS, PAIR>>::type C;
     static const int THREADS = C::THREADS;
     static const int BLOCKS = C::BLOCKS;
@@ -963,8 +1235,10 @@ struct gemv_path {
     static __device__ __forceinline__ void body(const uint8_t *w, const float *x, float *y,
                                                 const gemv_epi &e)
     {
-        if constexpr (V5)
-            gemv_body_warp<R, ROWS, COLS, PAIR>(w, x, y, e);
+        if constexpr (V6)
+            gemv_body_bulk<R, ROWS, COLS, PAIR>(w, x, y, e);
+        else if constexpr (V5)
+            gemv_body_warp<R, ROWS, COLS, PAIR, INT8X>(w, x, y, e);
         else if constexpr (REG)
             gemv_body_reg<R, ROWS, COLS, PAIR>(w, x, y, e);
         else
@@ -973,7 +1247,7 @@ struct gemv_path {
     static void emulate(const void *w, const float *x, float *y)
     {
         if constexpr (REG)
-            gemv_emulate_reg<R, ROWS, COLS, PAIR>(w, x, y);
+            gemv_emulate_reg<R, ROWS, COLS, PAIR, INT8X>(w, x, y);
         else
             gemv_emulate_body<D, ROWS, COLS, PAIR>(w, x, y);
     }
@@ -981,9 +1255,12 @@ struct gemv_path {
                    const float *x, float *y, const gemv_epi *e, cudaStream_t s)
     {
         const gemv_epi none = {};
-        if constexpr (REG) {
-            pdl_launch(kern, dim3(C::BLOCKS), dim3(C::THREADS), 0, s, e ? e->pdl : 0,
-                               (const uint8_t *)w, x, y, e ? *e : none);
+        if constexpr (REG) { // v4 (no dynamic shared memory), v5, v6
+            static int ready;
+            if (gemv_smem_limit((const void *)kern, C::SMEM, &ready))
+                return -2;
+            pdl_launch(kern, dim3(C::BLOCKS), dim3(C::THREADS), C::SMEM, s, e ? e->pdl : 0,
+                       (const uint8_t *)w, x, y, e ? *e : none);
             return 0;
         } else {
             return gemv_run<D, ROWS, COLS, PAIR>(kern, w, x, y, e ? *e : none, s);
