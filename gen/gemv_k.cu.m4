@@ -216,12 +216,11 @@ struct gemv_rdec_q4_k {
     {
         return gemv_k4_lane_init(lane, sizeof(block_q4_K), offsetof(block_q4_K, qs), 0);
     }
-    template <class Ld = gemv_gld> // where the words are: gemv_gld, gemv_sld
     static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
     {
         raw_t r;
-        r.h = Ld::u128(p + L.hoff);
-        r.q = Ld::u128(p + L.qoff);
+        r.h = gemv_ldg16(p + L.hoff);
+        r.q = gemv_ldg16(p + L.qoff);
         return r;
     }
     static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
@@ -259,7 +258,7 @@ struct gemv_reg_of<gemv_dec_q4_k> {
 struct gemv_rdec_q5_k {
     static const int STEP_BYTES = 4 * sizeof(block_q5_K);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
-    static const int DP4A = 0; // no int8 x (gemv_i8_default)
+    static const int DP4A = 0; // f32 x (gemv_i8_default)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : nstep >= 12 && rows / 4 < GEMV_SMS * 8 ? 2 : 4; }
     typedef gemv_k4_lane lane_t;
     struct raw_t {
@@ -269,13 +268,12 @@ struct gemv_rdec_q5_k {
     {
         return gemv_k4_lane_init(lane, sizeof(block_q5_K), offsetof(block_q5_K, qs), offsetof(block_q5_K, qh));
     }
-    template <class Ld = gemv_gld> // where the words are: gemv_gld, gemv_sld
     static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
     {
         raw_t r;
-        r.h = Ld::u128(p + L.hoff);
-        r.qh = Ld::u128(p + L.qhoff);
-        r.q = Ld::u128(p + L.qoff);
+        r.h = gemv_ldg16(p + L.hoff);
+        r.qh = gemv_ldg16(p + L.qhoff);
+        r.q = gemv_ldg16(p + L.qoff);
         return r;
     }
     static __host__ __device__ __forceinline__ uint32_t lo5(uint32_t q, uint32_t qh, unsigned s)
@@ -343,18 +341,17 @@ struct gemv_rdec_q6_k {
         L.t2 = 2 * u;
         return L;
     }
-    template <class Ld = gemv_gld> // where the words are: gemv_gld, gemv_sld
     static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
     {
         raw_t r;
 GEMV_UNROLL
         for (int k = 0; k < 5; k++) {
-            r.ql[k] = Ld::u32(p + L.ql + 4 * k);
-            r.qh[k] = Ld::u32(p + L.qh + 4 * k);
+            r.ql[k] = gemv_ldg4(p + L.ql + 4 * k);
+            r.qh[k] = gemv_ldg4(p + L.qh + 4 * k);
         }
-        r.sc0 = Ld::u32(p + L.sc);
-        r.sc1 = Ld::u32(p + L.sc + 4); // t + 2: 4 scale bytes further
-        r.d = Ld::u32(p + L.d);
+        r.sc0 = gemv_ldg4(p + L.sc);
+        r.sc1 = gemv_ldg4(p + L.sc + 4); // t + 2: 4 scale bytes further
+        r.d = gemv_ldg4(p + L.d);
         return r;
     }
     // the 6-bit codes (q + 32) of the lane's two runs, 4 per word

@@ -120,7 +120,7 @@ static __host__ __device__ __forceinline__ gemv_qx_lane gemv_qx_lane_init(int la
 struct gemv_rdec_q4_0 {
     static const int STEP_BYTES = 32 * sizeof(block_q4_0);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
-    static const int DP4A = 0; // no int8 x (gemv_i8_default)
+    static const int DP4A = 0; // f32 x: int8 x measured slower (bench/NOTES.md, session 14)
     static constexpr int nr(int rows, int nstep) { return 8; } // v4 run: 8 beat 4 and 2 on every shape
     typedef gemv_qx_lane lane_t;
     struct raw_t {
@@ -130,13 +130,12 @@ struct gemv_rdec_q4_0 {
     {
         return gemv_qx_lane_init(lane, sizeof(block_q4_0));
     }
-    template <class Ld = gemv_gld> // where the words are: gemv_gld, gemv_sld
     static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
     {
         raw_t r;
 GEMV_UNROLL
         for (int k = 0; k < 5; k++)
-            r.w[k] = Ld::u32(p + L.off + 4 * k);
+            r.w[k] = gemv_ldg4(p + L.off + 4 * k);
         return r;
     }
     static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,
@@ -161,7 +160,7 @@ struct gemv_reg_of<gemv_dec_q4_0> {
 struct gemv_rdec_q8_0 {
     static const int STEP_BYTES = 32 * sizeof(block_q8_0);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
-    static const int DP4A = 0; // no int8 x (gemv_i8_default)
+    static const int DP4A = 0; // f32 x: int8 x measured slower (bench/NOTES.md, session 14)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; } // v4 run
     typedef gemv_qx_lane lane_t;
     struct raw_t {
@@ -171,13 +170,12 @@ struct gemv_rdec_q8_0 {
     {
         return gemv_qx_lane_init(lane, sizeof(block_q8_0));
     }
-    template <class Ld = gemv_gld> // where the words are: gemv_gld, gemv_sld
     static __host__ __device__ __forceinline__ raw_t load(const uint8_t *p, const lane_t &L)
     {
         raw_t r;
 GEMV_UNROLL
         for (int k = 0; k < 9; k++)
-            r.w[k] = Ld::u32(p + L.off + 4 * k);
+            r.w[k] = gemv_ldg4(p + L.off + 4 * k);
         return r;
     }
     static __host__ __device__ __forceinline__ float dot(const raw_t &r, const lane_t &L, const float *xa,

@@ -32,8 +32,9 @@
 // the register path replaces it (gemv_path, below): lanes load their own
 // words into registers, no shared memory; v4 splits a row group's steps
 // over a block's warps, v5 gives a warp whole row groups (the Q6_K down
-// projection); Q4_K there rounds x to int8 and sums dp4a products
-// (gemv_rx_prep). The epilogue (gemv_epi.cuh) folds the ops around a
+// projection); Q4_K rounds x to int8 per warp and step and sums dp4a
+// products (gemv_rx_prep), v5's blocks round x once into shared memory
+// (gemv_xq_fill) for Q6_K. The epilogue (gemv_epi.cuh) folds the ops around a
 // projection into the kernel's end; kernels/pdl.cuh lets consecutive
 // kernels overlap. bench/NOTES.md has the measurements behind each choice.
 //
@@ -58,7 +59,6 @@
 #include "half.h"
 #include "convert.cuh"
 #include "cp_async.cuh"
-#include "bulk.cuh"
 #include "gemv_epi.cuh"
 #include "pdl.cuh"
 
@@ -542,18 +542,6 @@ GEMV_HD uint32_t gemv_ldg4(const uint8_t *p)
 #endif
 }
 
-// Where a register decoder's words come from (R::load<Ld>): global memory
-// (the register paths v4 and v5) or a shared-memory stage that the
-// bulk-copy engine filled (v6). Same words, same offsets.
-struct gemv_gld {
-    GEMV_HD uint4 u128(const uint8_t *p) { return gemv_ldg16(p); }
-    GEMV_HD uint32_t u32(const uint8_t *p) { return gemv_ldg4(p); }
-};
-struct gemv_sld { // plain loads: the compiler sees the stage is shared memory
-    GEMV_HD uint4 u128(const uint8_t *p) { return *(const uint4 *)p; }      // 16-byte aligned
-    GEMV_HD uint32_t u32(const uint8_t *p) { return *(const uint32_t *)p; } // 4-byte aligned
-};
-
 // (hi:lo) >> sh, sh in 0..32 (32 gives hi): the word at a byte offset
 // that is not a multiple of 4.
 GEMV_HD uint32_t gemv_funnel(uint32_t lo, uint32_t hi, uint32_t sh)
@@ -852,6 +840,11 @@ GEMV_UNROLL
 // warp's own; the block meets once, at the end, for the next norm's
 // partial. The grid aims at GEMV_WAVE_WARPS warps (one wave of the target
 // GPU); a warp takes UPW consecutive units.
+// With int8 x (I8: Q6_K) the block rounds x once into shared memory right
+// after the wait (gemv_xq_fill), and its warps read their runs' codes from
+// there: rounded per warp and step, x cost more than the dp4a products
+// saved (bench/NOTES.md, session 11); rounded per block, the 8B's Q6_K
+// down projection went 26.6 -> 22.8 us (session 14).
 #ifndef GEMV_WAVE_WARPS
 // 12 warps an SM: the most that fit at the Q6_K decoder's ~168 registers
 #define GEMV_WAVE_WARPS (GEMV_SMS * 12)
@@ -991,165 +984,6 @@ GEMV_UNROLL
     trace_end();
 }
 
-// ---- v6: v5's warps fed by the bulk-copy engine (kernels/bulk.cuh) ---------
-// v5 keeps one (unit, step) of weights in flight per warp: registers hold
-// the next step's words while the warp decodes this one, ~28 KB an SM at
-// 11 warps, and the Q6_K down projection ran at 63% of the D2D copy. Here
-// each warp owns a ring of DEPTH shared-memory stages; a stage holds KS
-// steps of each of its unit's NR rows (one bulk copy a row, CHUNK bytes,
-// issued by lane 0 and counted on the stage's mbarrier). The warp decodes
-// a stage from shared memory with the same decoder (R::load<gemv_sld>),
-// then refills it DEPTH chunks ahead. The first DEPTH chunks are asked for
-// before pdl_wait: they stream while the predecessor finishes.
-#ifndef GEMV_V6
-#define GEMV_V6 0 // 1: in place of v5 (gemv_v5_pick); 2: every register-path shape
-#endif
-#ifndef GEMV_V6_NR
-#define GEMV_V6_NR 3 // rows per unit
-#endif
-#ifndef GEMV_V6_KS
-#define GEMV_V6_KS 2 // steps per chunk, at least (a divisor of the row's steps, 16-byte chunks)
-#endif
-#ifndef GEMV_V6_DEPTH
-#define GEMV_V6_DEPTH 3 // stages per warp, at most (fewer where they do not fit)
-#endif
-#ifndef GEMV_V6_WAVE_WARPS
-#define GEMV_V6_WAVE_WARPS GEMV_WAVE_WARPS
-#endif
-#ifndef GEMV_V6_FENCE
-#define GEMV_V6_FENCE 1 // proxy fence before a stage is refilled
-#endif
-#define GEMV_V6_SMEM_MAX (224 * 1024) // of the 227 KiB a block may have: the rest static
-
-// The smallest KS >= k0 that divides nstep with 16-byte chunks (0: none).
-constexpr int gemv_v6_ks(int nstep, int sb, int k0)
-{
-    for (int k = k0 < 1 ? 1 : k0; k <= nstep; k++)
-        if (nstep % k == 0 && (k * sb) % 16 == 0)
-            return k;
-    return 0;
-}
-
-template <class R, int ROWS, int COLS, bool PAIR>
-struct gemv_bcfg {
-    static_assert(COLS % 1024 == 0, "gemv register path: COLS must be a multiple of 1024");
-    static const int NR0 = GEMV_RNR ? GEMV_RNR : GEMV_V6_NR;
-    static const int NR = PAIR && NR0 % 2 ? NR0 + 1 : NR0;
-    typedef gemv_rowmap<NR, ROWS, PAIR> M;
-    static const int NSTEP = COLS / 1024;
-    static const int SB = R::STEP_BYTES;
-    static const int RB = NSTEP * SB;
-    static const int KS = gemv_v6_ks(NSTEP, SB, GEMV_V6_KS);
-    static_assert(KS > 0 && RB % 16 == 0, "gemv v6: the rows do not split into 16-byte chunks");
-    static const int NCH = NSTEP / KS;  // chunks per row
-    static const int CHUNK = KS * SB;   // bytes of one row in a stage
-    static const int STAGE = NR * CHUNK;
-    static const int UNITS = M::BLOCKS; // row groups
-    static const int UPW = (UNITS + GEMV_V6_WAVE_WARPS - 1) / GEMV_V6_WAVE_WARPS;
-    static const int WARPS = (UNITS + UPW - 1) / UPW;
-    static const int WPB0 = (WARPS + GEMV_SMS - 1) / GEMV_SMS; // a block per SM, as v5
-    static const int WPB = GEMV_V5_WPB ? GEMV_V5_WPB : WPB0 < 16 ? WPB0 : 16;
-    static const int BLOCKS = (WARPS + WPB - 1) / WPB;
-    static const int THREADS = 32 * WPB;
-    static const int D0 = GEMV_V6_SMEM_MAX / (WPB * STAGE);
-    static const int DEPTH = D0 < GEMV_V6_DEPTH ? D0 : GEMV_V6_DEPTH;
-    static_assert(DEPTH >= 1, "gemv v6: a warp's stage does not fit shared memory");
-    static const size_t SMEM = (size_t)WPB * DEPTH * STAGE;
-};
-
-template <class R, int ROWS, int COLS, bool PAIR>
-__device__ __forceinline__ void gemv_body_bulk(const uint8_t *__restrict__ w,
-                                               const float *__restrict__ x,
-                                               float *__restrict__ y, const gemv_epi &e)
-{
-    typedef gemv_bcfg<R, ROWS, COLS, PAIR> C;
-    typedef typename C::M M;
-    typedef typename R::raw_t raw_t;
-    extern __shared__ uint4 gemv_smem[];
-    __shared__ uint64_t bar[C::WPB][C::DEPTH];
-    __shared__ float sq_warp[C::WPB];
-
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const typename R::lane_t L = R::lane_init(lane);
-    const int u0 = (blockIdx.x * C::WPB + warp) * C::UPW;
-    const int nu = C::UNITS - u0 < C::UPW ? (C::UNITS > u0 ? C::UNITS - u0 : 0) : C::UPW;
-    const int total = nu * C::NCH; // this warp's chunks, k = unit * NCH + chunk
-    uint8_t *ring = (uint8_t *)gemv_smem + (size_t)warp * C::DEPTH * C::STAGE;
-    uint64_t *wbar = bar[warp];
-
-    // Chunk k into stage k % DEPTH: KS steps from step (k % NCH) * KS of
-    // each row of unit u0 + k / NCH, one copy a row, all by lane 0.
-    auto issue = [&](int k) {
-        if (lane != 0)
-            return;
-        const int out0 = (u0 + k / C::NCH) * M::H;
-        const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
-        const unsigned c = (unsigned)(k % C::NCH) * C::CHUNK;
-        uint64_t *b = wbar + k % C::DEPTH;
-        uint8_t *dst = ring + (k % C::DEPTH) * C::STAGE;
-        bulk_bar_expect(b, C::STAGE);
-GEMV_UNROLL
-        for (int i = 0; i < C::NR; i++)
-            bulk_copy(dst + i * C::CHUNK, w + (size_t)(out0 + M::row(i, nvalid)) * C::RB + c, C::CHUNK, b);
-    };
-
-    pdl_release();
-    if (lane == 0)
-        for (int d = 0; d < C::DEPTH; d++)
-            bulk_bar_init(wbar + d, 1);
-    __syncwarp();
-    for (int k = 0; k < C::DEPTH && k < total; k++)
-        issue(k);
-    pdl_wait(); // x and the epilogue's buffers: the predecessor's output
-    const float rs = gemv_epi_scale(e, COLS, lane);
-    gemv_epi_in pin = gemv_epi_load(lane, M::H, u0 * M::H, ROWS, e, rs);
-
-    float acc[C::NR];
-GEMV_UNROLL
-    for (int i = 0; i < C::NR; i++)
-        acc[i] = 0.0f;
-    float sq = 0.0f;
-    for (int k = 0; k < total; k++) {
-        const int c = k % C::NCH;
-        const float *xc = x + (unsigned)(c * C::KS) * 1024u;
-        // x of the chunk's first step is asked for before the wait, each
-        // next step's before this step's products: its latency overlaps
-        gemv_rx xv, xn;
-        gemv_rx_prep<R>(xc, L.xa, L.xb, xv);
-        bulk_bar_wait(wbar + k % C::DEPTH, (unsigned)(k / C::DEPTH) & 1u);
-        const uint8_t *st = ring + (k % C::DEPTH) * C::STAGE;
-GEMV_UNROLL
-        for (int j = 0; j < C::KS; j++) {
-            if (j + 1 < C::KS)
-                gemv_rx_prep<R>(xc + (j + 1) * 1024, L.xa, L.xb, xn);
-#ifndef GEMV_EXP_V6_NODECODE // experiment: the weight stream alone (wrong sums)
-            raw_t raw[C::NR];
-GEMV_UNROLL
-            for (int i = 0; i < C::NR; i++)
-                raw[i] = R::template load<gemv_sld>(st + i * C::CHUNK + j * C::SB, L);
-GEMV_UNROLL
-            for (int i = 0; i < C::NR; i++)
-                acc[i] += gemv_rdot<R>(raw[i], L, xv);
-#else
-            acc[0] += xv.sa + (float)st[lane];
-#endif
-            if (j + 1 < C::KS)
-                xv = xn;
-        }
-        if (k + C::DEPTH < total) { // every lane is done with the stage: refill it
-            if (GEMV_V6_FENCE)
-                bulk_fence();
-            __syncwarp();
-            issue(k + C::DEPTH);
-        }
-        if (c == C::NCH - 1) // the unit's rows are complete
-            sq += gemv_unit_end<C::NR, M::H, PAIR, ROWS>(acc, (u0 + k / C::NCH) * M::H, k + 1 < total,
-                                                        lane, y, e, pin, rs);
-    }
-    gemv_block_sq<C::WPB>(sq, sq_warp, lane, warp, e);
-    trace_end();
-}
-
 // The register path's lane code on the CPU (sums in double).
 template <class R, int ROWS, int COLS, bool PAIR, bool I8>
 static void gemv_emulate_reg(const void *w, const float *x, float *y)
@@ -1195,15 +1029,6 @@ struct gemv_v5_pick<R, true, NSTEP> {
     static const bool value =
         GEMV_V5 == 2 || (GEMV_V5 == 1 && R::V5_MIN_STEPS > 0 && NSTEP >= R::V5_MIN_STEPS);
 };
-template <class R, bool REG, int NSTEP>
-struct gemv_v6_pick {
-    static const bool value = false;
-};
-template <class R, int NSTEP>
-struct gemv_v6_pick<R, true, NSTEP> {
-    static const bool value =
-        GEMV_V6 == 2 || (GEMV_V6 == 1 && R::V5_MIN_STEPS > 0 && NSTEP >= R::V5_MIN_STEPS);
-};
 template <class R, bool REG, bool V5>
 struct gemv_int8_pick {
     static const bool value = false;
@@ -1220,14 +1045,11 @@ struct gemv_path {
     static const bool REG = !std::is_void<typename gemv_reg_of<D>::type>::value && COLS % 1024 == 0;
 #endif
     typedef typename std::conditional<REG, typename gemv_reg_of<D>::type, D>::type R;
-    static const bool V6 = gemv_v6_pick<R, REG, COLS / 1024>::value;
-    static const bool V5 = !V6 && gemv_v5_pick<R, REG, COLS / 1024>::value;
+    static const bool V5 = gemv_v5_pick<R, REG, COLS / 1024>::value;
     // x rounded to int8 per 16 (gemv_q8_16) before the products
     static const bool INT8X = gemv_int8_pick<R, REG, V5>::value;
-    typedef typename std::conditional<
-        V6, gemv_bcfg<R, ROWS, REG ? COLS : 1024, PAIR>,
-        typename std::conditional<V5, gemv_wcfg<R, ROWS, REG ? COLS : 1024, PAIR, INT8X>,
-                                  gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>>::type>::type RC;
+    typedef typename std::conditional<V5, gemv_wcfg<R, ROWS, REG ? COLS : 1024, PAIR, INT8X>,
+                                      gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>>::type RC;
     typedef typename std::conditional<REG, RC, gemv_cfg<D, ROWS, COLS, PAIR>>::type C;
     static const int THREADS = C::THREADS;
     static const int BLOCKS = C::BLOCKS;
@@ -1235,9 +1057,7 @@ struct gemv_path {
     static __device__ __forceinline__ void body(const uint8_t *w, const float *x, float *y,
                                                 const gemv_epi &e)
     {
-        if constexpr (V6)
-            gemv_body_bulk<R, ROWS, COLS, PAIR>(w, x, y, e);
-        else if constexpr (V5)
+        if constexpr (V5)
             gemv_body_warp<R, ROWS, COLS, PAIR, INT8X>(w, x, y, e);
         else if constexpr (REG)
             gemv_body_reg<R, ROWS, COLS, PAIR>(w, x, y, e);
@@ -1255,7 +1075,7 @@ struct gemv_path {
                    const float *x, float *y, const gemv_epi *e, cudaStream_t s)
     {
         const gemv_epi none = {};
-        if constexpr (REG) { // v4 (no dynamic shared memory), v5, v6
+        if constexpr (REG) { // v4 (no dynamic shared memory), v5 (int8 x)
             static int ready;
             if (gemv_smem_limit((const void *)kern, C::SMEM, &ready))
                 return -2;

@@ -12,7 +12,7 @@
 //   - reference: each row dequantized by dequant_row (src/dequant.c, the
 //     CPU oracle) and dotted with x in double;
 //     an instance that rounds x to int8 first (gemv_int8_x: Q4_K on the
-//     register path) is compared with the reference of the rounded x
+//     register path, Q6_K down projections) is compared with the reference of the rounded x
 //     (gemv_round_x), and the rounding's own effect is checked apart
 //     (report_int8: under 1e-2);
 //   - the kernel runs once with y poisoned with NaN; pass when no output is
