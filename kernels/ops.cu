@@ -149,7 +149,11 @@ static __device__ __forceinline__ void attn_restage(__half *ks, __half *vs, cons
     } while (0)
 
 // Block (kv_head, split) for the G query heads (G <= MAXG) that share this
-// KV head, over positions [c0 = split * per, c0 + len):
+// KV head, over positions [c0 = split * per, c0 + len); at one split (a
+// context up to ATTN_MIN_SPLIT) the G heads spread over hs blocks of the
+// KV head instead (blockIdx.x = kv_head * hs + sub), which stage the same
+// rows and each take G / hs heads, so a head's scores and V sums, chains
+// of dependent steps on one SM, run on hs SMs:
 //   0. before the wait for the Q|K|V GEMV (programmatic dependent launch):
 //      the split's first stage_rows K and V rows into shared memory
 //      (cp.async), those written before this step (below pos - tok: the
@@ -177,7 +181,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
 attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __half *kc,
                  __half *vc, int n_ctx, const uint32_t *pos_p, int tok,
                  struct ops_rope_params p, int max_splits, int min_len, int per_max,
-                 int stage_rows, float *part_ml, float *part_acc, unsigned *counts)
+                 int stage_rows, float *part_ml, float *part_acc, unsigned *counts, int hs)
 {
     extern __shared__ float smem[];
     const int hd = p.head_dim, g = p.n_heads / p.n_kv_heads;
@@ -191,7 +195,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     __shared__ __half knew[512], vnew[512]; // this token's k and v rows (head_dim <= 512)
     __shared__ unsigned ticket_s;
 
-    const int kvh = blockIdx.x, split = blockIdx.y, tid = threadIdx.x;
+    const int kvh = blockIdx.x / hs, hsub = blockIdx.x % hs, split = blockIdx.y, tid = threadIdx.x;
     // the next kernel (the wo GEMV, launched with programmatic dependent
     // launch) may start reading its weights while this one finishes
     pdl_release();
@@ -201,6 +205,13 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     attn_splits(pos + 1, max_splits, min_len, &nsplit, &per);
     if (split >= nsplit)
         return;
+    // One split (a short context): the KV head's G query heads spread over
+    // hs blocks, gh each, so the scores and V sums of a head run on more
+    // SMs. Several: one block per (KV head, split), as the merge expects.
+    const int hsplit = nsplit == 1 ? hs : 1;
+    if (hsub >= hsplit)
+        return;
+    const int gh = g / hsplit, h0 = kvh * g + hsub * gh; // this block's heads
     const int c0 = split * per;
     const int len = min(per, pos + 1 - c0);
     const size_t row0 = (size_t)kvh * n_ctx + c0;
@@ -219,17 +230,19 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     // 1. q rotated and scaled, and the new k/v row (the rope table row of pos)
     const float *cs = p.cs_table + (size_t)pos * p.rope_dim;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int t = tid; t < g * hd; t += ATTN_THREADS) {
+    for (int t = tid; t < gh * hd; t += ATTN_THREADS) {
         const int j = t / hd, d = t % hd;
-        qs[t] = rope_elem(q + (size_t)(kvh * g + j) * hd, d, p, cs) * scale;
+        qs[t] = rope_elem(q + (size_t)(h0 + j) * hd, d, p, cs) * scale;
     }
     if (staged < len) { // the split holds pos
         const size_t row = ((size_t)kvh * n_ctx + pos) * hd;
         for (int d = tid; d < hd; d += ATTN_THREADS) {
             const __half kh = __float2half_rn(rope_elem(k + (size_t)kvh * hd, d, p, cs));
             const __half vh = __float2half_rn(v[(size_t)kvh * hd + d]);
-            kc[row + d] = kh;
-            vc[row + d] = vh;
+            if (hsub == 0) { // one block of the KV head writes the caches
+                kc[row + d] = kh;
+                vc[row + d] = vh;
+            }
             knew[d] = kh;
             vnew[d] = vh;
             if (staged < ch) { // in the first chunk
@@ -280,7 +293,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
                 }
 #pragma unroll
                 for (int j = 0; j < MAXG; j++) {
-                    if (j < g) {
+                    if (j < gh) {
                         const float4 *qj = (const float4 *)(qs + j * hd + 8 * c8);
                         const float4 qa = qj[0], qb = qj[1];
                         s[j] = fmaf(qa.x, kf[0], s[j]);
@@ -301,7 +314,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
             if (sub == 0 && t < clen) {
 #pragma unroll
                 for (int j = 0; j < MAXG; j++)
-                    if (j < g)
+                    if (j < gh)
                         sc[j * per_max + r0 + t] = s[j];
             }
         }
@@ -310,7 +323,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     ATTN_EXP_STOP_AT(4);
 
     // 3. softmax over the split, a warp per query head
-    for (int j = warp; j < g; j += n_warps) {
+    for (int j = warp; j < gh; j += n_warps) {
         float m = -INFINITY;
         for (int t = lane; t < len; t += WARP)
             m = fmaxf(m, sc[j * per_max + t]);
@@ -350,7 +363,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
                 float2 v23 = __half22float2(*(const __half2 *)&raw.y);
 #pragma unroll
                 for (int j = 0; j < MAXG; j++) {
-                    if (j < g) {
+                    if (j < gh) {
                         float w = sc[j * per_max + r0 + t];
                         acc[j][0] = fmaf(w, v01.x, acc[j][0]);
                         acc[j][1] = fmaf(w, v01.y, acc[j][1]);
@@ -364,9 +377,9 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     if (grp < n_groups) {
 #pragma unroll
         for (int j = 0; j < MAXG; j++) {
-            if (j < g) {
+            if (j < gh) {
                 float4 a4 = make_float4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]);
-                *(float4 *)&red[(grp * g + j) * hd + 4 * col] = a4;
+                *(float4 *)&red[(grp * gh + j) * hd + 4 * col] = a4;
             }
         }
     }
@@ -374,12 +387,12 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     ATTN_EXP_STOP_AT(6);
 
     // 5. output, or partial + merge by the last block
-    for (int t = tid; t < g * hd; t += ATTN_THREADS) {
+    for (int t = tid; t < gh * hd; t += ATTN_THREADS) {
         const int j = t / hd, d = t % hd;
         float sum = 0.0f;
         for (int r = 0; r < n_groups; r++)
-            sum += red[(r * g + j) * hd + d];
-        const int h = kvh * g + j;
+            sum += red[(r * gh + j) * hd + d];
+        const int h = h0 + j;
         if (nsplit == 1)
             out[(size_t)h * hd + d] = sum / l_s[j];
         else
@@ -387,8 +400,8 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     }
     if (nsplit == 1)
         return;
-    if (tid < g) {
-        const int h = kvh * g + tid;
+    if (tid < gh) {
+        const int h = h0 + tid;
         part_ml[(h * max_splits + split) * 2 + 0] = m_s[tid];
         part_ml[(h * max_splits + split) * 2 + 1] = l_s[tid];
     }
@@ -406,8 +419,8 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     // load-use chain per split cost one memory latency each (4096 positions
     // of Llama-3.1-8B, 33 splits: most of the launch's 30 us)
     float *wts = (float *)ks; // g * max_splits
-    for (int j = warp; j < g; j += n_warps) {
-        const float *ml = part_ml + (size_t)(kvh * g + j) * max_splits * 2;
+    for (int j = warp; j < gh; j += n_warps) {
+        const float *ml = part_ml + (size_t)(h0 + j) * max_splits * 2;
         float m = -INFINITY;
         for (int s = lane; s < nsplit; s += WARP)
             m = fmaxf(m, __ldcg(ml + 2 * s));
@@ -423,8 +436,8 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
             l_s[j] = l;
     }
     __syncthreads();
-    for (int t = tid; t < g * hd; t += ATTN_THREADS) {
-        const int j = t / hd, d = t % hd, h = kvh * g + j;
+    for (int t = tid; t < gh * hd; t += ATTN_THREADS) {
+        const int j = t / hd, d = t % hd, h = h0 + j;
         const float *pa = part_acc + (size_t)h * max_splits * hd + d;
         const float *wj = wts + j * max_splits;
         float a = 0.0f;
@@ -469,6 +482,19 @@ extern "C" size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int 
     return floats * sizeof(float) + (stage > wts ? stage : wts);
 }
 
+// Blocks per KV head at one split (attn_rope_kernel): the largest divisor
+// of its g query heads up to ATTN_HEAD_SPLIT (0: g, a head a block; 1: off).
+#ifndef ATTN_HEAD_SPLIT
+#define ATTN_HEAD_SPLIT 2 // 8B Q4_K_M: 428.9 tok/s, 0 (a head a block) 426.0, 1 (off) 415.5 (bench/NOTES.md)
+#endif
+static int attn_head_split(int g)
+{
+    int hs = ATTN_HEAD_SPLIT > 0 && ATTN_HEAD_SPLIT < g ? ATTN_HEAD_SPLIT : g;
+    while (g % hs)
+        hs--;
+    return hs;
+}
+
 template <int MAXG>
 static int attn_launch(float *out, const float *q, const float *k, const float *v,
                        uint16_t *k_cache, uint16_t *v_cache, int n_ctx, const uint32_t *pos,
@@ -484,13 +510,14 @@ static int attn_launch(float *out, const float *q, const float *k, const float *
             return -1;
         raised = smem;
     }
-    dim3 grid(p->n_kv_heads, max_splits);
+    const int hs = attn_head_split(p->n_heads / p->n_kv_heads);
+    dim3 grid(p->n_kv_heads * hs, max_splits);
     float *part_ml = scratch, *part_acc = scratch + (size_t)p->n_heads * max_splits * 2;
     pdl_launch(attn_rope_kernel<MAXG>, grid, dim3(ATTN_THREADS), smem, s, pdl, out, q, k, v,
                (__half *)k_cache, (__half *)v_cache, n_ctx, pos, tok, *p, max_splits,
                gpu_work_attn_min_len(p->head_dim), attn_per_max(n_ctx, max_splits, p->head_dim),
                attn_stage_rows(attn_per_max(n_ctx, max_splits, p->head_dim), p->head_dim),
-               part_ml, part_acc, counts);
+               part_ml, part_acc, counts, hs);
     return 0;
 }
 

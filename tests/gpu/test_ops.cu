@@ -289,6 +289,8 @@ int main(int argc, char **argv)
     test_attention(32, 8, 128, 0, 500000.0f, 1, 4096, 4096);
     test_attention(32, 8, 128, 0, 500000.0f, 1, 131072, 100000); // long context: splits of 256
     test_attention(64, 8, 128, 0, 500000.0f, 1, 4096, 2000);
+    test_attention(64, 8, 128, 0, 500000.0f, 1, 4096, 100); // one split: 8 blocks a KV head
+    test_attention(28, 4, 128, 1, 1000000.0f, 0, 4096, 50); // one split: 7 blocks a KV head
     test_attention(28, 4, 128, 1, 1000000.0f, 0, 4096, 4001);
     test_attention(28, 4, 128, 1, 1000000.0f, 0, 32768, 32768);
     test_attention(8, 4, 8, 0, 10000.0f, 0, 512, 77);
