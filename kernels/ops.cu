@@ -151,9 +151,9 @@ static __device__ __forceinline__ void attn_restage(__half *ks, __half *vs, cons
 // Block (kv_head, split) for the G query heads (G <= MAXG) that share this
 // KV head, over positions [c0 = split * per, c0 + len); at one split (a
 // context up to ATTN_MIN_SPLIT) the G heads spread over hs blocks of the
-// KV head instead (blockIdx.x = kv_head * hs + sub), which stage the same
-// rows and each take G / hs heads, so a head's scores and V sums, chains
-// of dependent steps on one SM, run on hs SMs:
+// KV head instead (blockIdx.y = sub), which stage the same rows and each
+// take G / hs heads, so a head's scores and V sums, chains of dependent
+// steps on one SM, run on hs SMs:
 //   0. before the wait for the Q|K|V GEMV (programmatic dependent launch):
 //      the split's first stage_rows K and V rows into shared memory
 //      (cp.async), those written before this step (below pos - tok: the
@@ -195,7 +195,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     __shared__ __half knew[512], vnew[512]; // this token's k and v rows (head_dim <= 512)
     __shared__ unsigned ticket_s;
 
-    const int kvh = blockIdx.x / hs, hsub = blockIdx.x % hs, split = blockIdx.y, tid = threadIdx.x;
+    const int kvh = blockIdx.x, tid = threadIdx.x;
     // the next kernel (the wo GEMV, launched with programmatic dependent
     // launch) may start reading its weights while this one finishes
     pdl_release();
@@ -203,13 +203,14 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     const int pos = (int)*pos_p; // written before the step's first kernel
     int nsplit, per;
     attn_splits(pos + 1, max_splits, min_len, &nsplit, &per);
-    if (split >= nsplit)
-        return;
-    // One split (a short context): the KV head's G query heads spread over
-    // hs blocks, gh each, so the scores and V sums of a head run on more
-    // SMs. Several: one block per (KV head, split), as the merge expects.
+    // One split (a short context): blockIdx.y spreads the KV head's G query
+    // heads over hs blocks, gh each, so the scores and V sums of a head run
+    // on more SMs. Several: blockIdx.y is the split, as the merge expects.
+    // (Both in one grid dimension: more blocks would delay the launch after
+    // this one, which waits until every block of this one has started.)
     const int hsplit = nsplit == 1 ? hs : 1;
-    if (hsub >= hsplit)
+    const int split = nsplit == 1 ? 0 : (int)blockIdx.y, hsub = nsplit == 1 ? (int)blockIdx.y : 0;
+    if (split >= nsplit || hsub >= hsplit)
         return;
     const int gh = g / hsplit, h0 = kvh * g + hsub * gh; // this block's heads
     const int c0 = split * per;
@@ -511,7 +512,7 @@ static int attn_launch(float *out, const float *q, const float *k, const float *
         raised = smem;
     }
     const int hs = attn_head_split(p->n_heads / p->n_kv_heads);
-    dim3 grid(p->n_kv_heads * hs, max_splits);
+    dim3 grid(p->n_kv_heads, max_splits > hs ? max_splits : hs);
     float *part_ml = scratch, *part_acc = scratch + (size_t)p->n_heads * max_splits * 2;
     pdl_launch(attn_rope_kernel<MAXG>, grid, dim3(ATTN_THREADS), smem, s, pdl, out, q, k, v,
                (__half *)k_cache, (__half *)v_cache, n_ctx, pos, tok, *p, max_splits,
