@@ -486,7 +486,7 @@ extern "C" size_t ops_attention_smem_bytes(const struct ops_rope_params *p, int 
 // Blocks per KV head at one split (attn_rope_kernel): the largest divisor
 // of its g query heads up to ATTN_HEAD_SPLIT (0: g, a head a block; 1: off).
 #ifndef ATTN_HEAD_SPLIT
-#define ATTN_HEAD_SPLIT 2 // 8B Q4_K_M: 428.9 tok/s, 0 (a head a block) 426.0, 1 (off) 415.5 (bench/NOTES.md)
+#define ATTN_HEAD_SPLIT 2 // 8B Q4_K_M: 425-429 tok/s, 0 (a head a block) 426.0, 1 (off) 415.5 (bench/NOTES.md)
 #endif
 static int attn_head_split(int g)
 {
