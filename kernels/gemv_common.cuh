@@ -856,7 +856,7 @@ GEMV_UNROLL
 #define GEMV_V5_NR 3 // rows per unit: 3 gives the Q6_K down of Llama-3.1-8B 11 warps an SM
 #endif
 
-template <class R, int ROWS, int COLS, bool PAIR, bool I8 = false>
+template <class R, int ROWS, int COLS, bool PAIR, bool I8>
 struct gemv_wcfg {
     static_assert(COLS % 1024 == 0, "gemv register path: COLS must be a multiple of 1024");
     static const int NR0 = GEMV_RNR ? GEMV_RNR : GEMV_V5_NR;
