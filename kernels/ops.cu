@@ -418,7 +418,9 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
     // splits; each split's weight exp(m_s - m) into shared memory (over the
     // staged rows, done with) for the sums below, whose loads unroll: a
     // load-use chain per split cost one memory latency each (4096 positions
-    // of Llama-3.1-8B, 33 splits: most of the launch's 30 us)
+    // of Llama-3.1-8B, 33 splits: most of the launch's 30 us). By 32, every
+    // split of a 4096-token context in flight at once: 8B Q4_K_M at 3968
+    // positions 339.8 -> 343.4 tok/s against 8 (bench/NOTES.md, session 15)
     float *wts = (float *)ks; // g * max_splits
     for (int j = warp; j < gh; j += n_warps) {
         const float *ml = part_ml + (size_t)(h0 + j) * max_splits * 2;
@@ -442,7 +444,7 @@ attn_rope_kernel(float *out, const float *q, const float *k, const float *v, __h
         const float *pa = part_acc + (size_t)h * max_splits * hd + d;
         const float *wj = wts + j * max_splits;
         float a = 0.0f;
-#pragma unroll 8
+#pragma unroll 32
         for (int s = 0; s < nsplit; s++)
             a = fmaf(__ldcg(pa + (size_t)s * hd), wj[s], a);
         out[(size_t)h * hd + d] = a / l_s[j];
