@@ -90,6 +90,7 @@ if [ "$mode" != kernels ]; then
         echo "extern \"C\" uint32_t ${k}_blocks(void);"
         echo "extern \"C\" int ${k}_emu(const void *w, const float *x, float *y);"
         echo "extern \"C\" int ${k}_int8x(void);"
+        echo "extern \"C\" int ${k}_xq(void);"
     done
     # dispatch FN "RETURN-TYPE SIGNATURE" "CALL ARGS" "UNUSED ARGS" "DEFAULT"
     dispatch() {
@@ -114,6 +115,8 @@ if [ "$mode" != kernels ]; then
         "" "(void)type; (void)rows; (void)cols; (void)pair;" 0
     dispatch _int8x "int gemv_int8_x(uint32_t type, uint32_t rows, uint32_t cols, int pair)" \
         "" "(void)type; (void)rows; (void)cols; (void)pair;" -1
+    dispatch _xq "int gemv_xq(uint32_t type, uint32_t rows, uint32_t cols, int pair)" \
+        "" "(void)type; (void)rows; (void)cols; (void)pair;" -1
     cat <<'EOF'
 
 extern "C" void gemv_round_x(const float *x, float *xr, uint32_t n)
@@ -124,6 +127,19 @@ extern "C" void gemv_round_x(const float *x, float *xr, uint32_t n)
         gemv_q8_16(x + g, q, d);
         for (int i = 0; i < 16; i++)
             xr[g + i] = d * (float)(int8_t)(uint8_t)(q[i / 4] >> (8 * (i % 4)));
+    }
+}
+
+extern "C" void gemv_round_xq(const float *x, void *xq, uint32_t n)
+{
+    float *ds = (float *)((char *)xq + (size_t)(n / 16) * 16);
+    for (uint32_t r = 0; r < n / 16; r++) {
+        uint32_t q[4];
+        float d, sum;
+        gemv_q8_run(x + 16 * r, q, d, sum);
+        memcpy((char *)xq + 16 * r, q, 16);
+        ds[2 * r] = d;
+        ds[2 * r + 1] = sum;
     }
 }
 EOF

@@ -32,3 +32,8 @@ extern "C" int KNAME`'_int8x(void)
 {
     return gemv_path<DEC, ROWS, COLS, PAIR>::INT8X;
 }
+
+extern "C" int KNAME`'_xq(void)
+{
+    return gemv_path<DEC, ROWS, COLS, PAIR>::XQ;
+}

@@ -123,6 +123,7 @@ struct engine {
     // give its RMSNorm scale, gemv_epi.rs_part; dim floats a token) per
     // token of a chunk; q, k, v adjacent (one fused GEMV writes them)
     float *x, *xg, *norm_sq, *q, *k, *v, *att, *hb, *hb2, *logits;
+    void *xq;                  // xg of one token rounded to int8 (gemv_epi.xq_out)
     float *attn_scratch;       // flash-decoding partials
     unsigned *attn_counts;     // their tickets, one per KV head
     int attn_splits;
@@ -249,6 +250,7 @@ static size_t layout_device(struct engine *e, uint8_t *base)
     e->x = (float *)WORK(GW_X);
     e->xg = (float *)WORK(GW_XG);
     e->norm_sq = (float *)WORK(GW_NORM_SQ);
+    e->xq = WORK(GW_XQ);
     e->q = (float *)WORK(GW_QKV);
     e->k = e->q ? e->q + e->q_dim : NULL;
     e->v = e->k ? e->k + e->kv_dim : NULL;
@@ -455,6 +457,25 @@ static uint32_t down_parts(const struct engine *e, uint32_t l)
             return no_kernel(err, (t), (rows), (cols));                     \
     } while (0)
 
+// Whether wo's launch should round xg to int8 for the FFN (gemv_epi.xq_out):
+// its instance ends whole 16-runs and the FFN's first GEMV rounds x (the
+// Q4_K gate|up pair rounded the same 4096 floats in each of its 14336
+// warps; bench/NOTES.md, session 15). STRATA_XQ=0 builds without it.
+#ifndef STRATA_XQ
+#define STRATA_XQ 1
+#endif
+static int ffn_takes_xq(const struct engine *e, const struct dev_layer *D)
+{
+    const struct llm_config *c = &e->c;
+    if (!STRATA_XQ || !e->xq)
+        return 0;
+    int wo = gemv_xq(D->t[W_O], c->dim, e->q_dim, 0);
+    int pair = gemv_xq(D->t[W_GATE], c->ffn_dim, c->dim, 1);
+    int gate = gemv_xq(D->t[W_GATE], c->ffn_dim, c->dim, 0);
+    return wo > 0 && (wo & GEMV_XQ_GIVES) &&
+           ((pair > 0 && (pair & GEMV_XQ_TAKES)) || (gate > 0 && (gate & GEMV_XQ_TAKES)));
+}
+
 // One block for one token, five launches when the matrices allow it:
 //   q|k|v = rs * (Wqkv (x * g_attn)) + b         one GEMV (Q, K, V adjacent)
 //   att = attention(rope(q), rope(k) -> cache, v -> cache)      one launch
@@ -511,11 +532,14 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     res.g_next = D->ffn_norm;
     res.sq_part = sq;
     res.pdl = in.pdl;
+    if (ffn_takes_xq(e, D))
+        res.xq_out = e->xq;
     if (!(e->omit & GPU_WORK_OMIT_WO))
         GEMV(D->t[W_O], c->dim, e->q_dim, 0, w[W_O], e->att, xg, &res);
 
     // FFN: xg -> hb (ffn_dim,) -> x
     in.bias = NULL;
+    in.xq_in = res.xq_out; // xg as wo rounded it, where it did
     in.rs_n = gemv_parts(D->t[W_O], c->dim, e->q_dim);
     if (e->omit & GPU_WORK_OMIT_FFN) {
     } else if (!(adjacent(D, L, w, W_GATE, W_UP) &&
@@ -524,6 +548,7 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
         GEMV(D->t[W_UP], c->ffn_dim, c->dim, 0, w[W_UP], xg, e->hb2, &in);
         ops_swiglu(e->hb, e->hb2, c->ffn_dim, s);
     }
+    in.xq_in = res.xq_out = NULL;
     res.g_next = g_next;
     if (!(e->omit & GPU_WORK_OMIT_DOWN))
         GEMV(D->t[W_DOWN], c->dim, c->ffn_dim, 0, w[W_DOWN], e->hb, xg, &res);

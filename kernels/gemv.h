@@ -68,7 +68,24 @@ struct gemv_epi {
      * done (griddepcontrol.wait). Only for weights that no copy in flight
      * writes: resident ones, not a streaming slot. */
     int pdl;
+    /* x rounded to int8 once, by the producer of x instead of by every warp
+     * of every block of its consumers (the Q4_K gate|up pair rounded the
+     * same 4096 floats 14336 times, a quarter of its instructions). In the
+     * layout of gemv_round_xq (GEMV_XQ_BYTES(n) for n floats):
+     *   xq_out: this launch also writes its output y so rounded; only an
+     *     instance with GEMV_XQ_GIVES (its blocks end whole 16-runs);
+     *   xq_in: x as such an xq_out wrote it; an instance with
+     *     GEMV_XQ_TAKES reads it instead of rounding x, with the same bits,
+     *     one without ignores it. */
+    void *xq_out;
+    const void *xq_in;
 };
+
+#define GEMV_XQ_TAKES 1
+#define GEMV_XQ_GIVES 2
+/* n floats (a multiple of 16) rounded: n / 16 runs of 16 int8 codes, then
+ * each run's (scale, scale * sum of its codes) as two floats. */
+#define GEMV_XQ_BYTES(n) ((size_t)(n) / 16 * 24)
 
 /* Launches the instance for (type, rows, cols, pair) on s (epi may be NULL:
  * y[r] = v). Returns 0 when launched (launch errors: cudaGetLastError), -1
@@ -83,6 +100,13 @@ int gemv_int8_x(uint32_t type, uint32_t rows, uint32_t cols, int pair);
 
 /* x[0 .. n) as those instances round it (n a multiple of 16), into xr. */
 void gemv_round_x(const float *x, float *xr, uint32_t n);
+
+/* The same rounding in the layout of gemv_epi.xq_in (GEMV_XQ_BYTES(n) at xq). */
+void gemv_round_xq(const float *x, void *xq, uint32_t n);
+
+/* GEMV_XQ_TAKES | GEMV_XQ_GIVES as that instance can (gemv_epi.xq_in,
+ * xq_out), -1 when there is no such instance. */
+int gemv_xq(uint32_t type, uint32_t rows, uint32_t cols, int pair);
 
 /* Thread blocks of that instance's grid (the partial sums of epi->sq_part), or 0 when
  * there is no such instance. */

@@ -735,16 +735,29 @@ GEMV_UNROLL
 
 // A lane's int8 x of the step at column s0 from gemv_xq_fill's arrays (the
 // float fields stay unset: the int8 products do not read them).
-__device__ __forceinline__ void gemv_rx_smem(const uint4 *codes, const float2 *ds, int s0, int xa, int xb,
-                                             gemv_rx &v)
+__device__ __forceinline__ void gemv_rx_set(uint4 a, uint4 b, float2 da, float2 db, gemv_rx &v)
 {
-    const int ra = (s0 + xa) >> 4, rb = (s0 + xb) >> 4;
-    const uint4 a = codes[ra], b = codes[rb];
-    const float2 da = ds[ra], db = ds[rb];
     v.qa[0] = a.x; v.qa[1] = a.y; v.qa[2] = a.z; v.qa[3] = a.w;
     v.qb[0] = b.x; v.qb[1] = b.y; v.qb[2] = b.z; v.qb[3] = b.w;
     v.da = da.x; v.sa = da.y;
     v.db = db.x; v.sb = db.y;
+}
+
+__device__ __forceinline__ void gemv_rx_smem(const uint4 *codes, const float2 *ds, int s0, int xa, int xb,
+                                             gemv_rx &v)
+{
+    const int ra = (s0 + xa) >> 4, rb = (s0 + xb) >> 4;
+    gemv_rx_set(codes[ra], codes[rb], ds[ra], ds[rb], v);
+}
+
+// The same from x rounded by its producer (gemv_epi.xq_in, COLS / 16 runs).
+template <int COLS>
+__device__ __forceinline__ void gemv_rx_xq(const void *xq, int s0, int xa, int xb, gemv_rx &v)
+{
+    const uint4 *codes = (const uint4 *)xq;
+    const float2 *ds = (const float2 *)((const char *)xq + (size_t)(COLS / 16) * 16);
+    const int ra = (s0 + xa) >> 4, rb = (s0 + xb) >> 4;
+    gemv_rx_set(__ldg(codes + ra), __ldg(codes + rb), __ldg(ds + ra), __ldg(ds + rb), v);
 }
 
 template <class R, bool I8 = gemv_i8_default<R>()>
@@ -821,7 +834,10 @@ GEMV_UNROLL
         if (s + C::WPB < C::NSTEP)
             load(nxt, s + C::WPB);
         gemv_rx xv;
-        gemv_rx_prep<R>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
+        if (gemv_i8_default<R>() && e.xq_in) // rounded by x's producer: the same bits
+            gemv_rx_xq<COLS>(e.xq_in, s * 1024, L.xa, L.xb, xv);
+        else
+            gemv_rx_prep<R>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
         gemv_reg_step<R, C::NR, gemv_i8_default<R>()>(acc, cur, nxt, xv, L);
     }
 
@@ -1037,6 +1053,15 @@ template <class R, bool V5>
 struct gemv_int8_pick<R, true, V5> {
     static const bool value = GEMV_DP4A && (R::DP4A == 1 || (R::DP4A == 2 && V5));
 };
+// gemv_epi.xq_out needs a v4 block ending one whole 16-run (gemv_epi_xq)
+template <class C, bool V4>
+struct gemv_xq_gives {
+    static const bool value = false;
+};
+template <class C>
+struct gemv_xq_gives<C, true> {
+    static const bool value = C::M::H == 16;
+};
 template <class D, int ROWS, int COLS, bool PAIR>
 struct gemv_path {
 #ifdef GEMV_NO_REG
@@ -1053,6 +1078,9 @@ struct gemv_path {
     typedef typename std::conditional<REG, RC, gemv_cfg<D, ROWS, COLS, PAIR>>::type C;
     static const int THREADS = C::THREADS;
     static const int BLOCKS = C::BLOCKS;
+    // what the instance does with gemv_epi.xq_in / xq_out (kernels/gemv.h)
+    static const int XQ = (REG && !V5 && INT8X ? GEMV_XQ_TAKES : 0) |
+                          (!PAIR && ROWS % 16 == 0 && gemv_xq_gives<C, REG && !V5>::value ? GEMV_XQ_GIVES : 0);
 
     static __device__ __forceinline__ void body(const uint8_t *w, const float *x, float *y,
                                                 const gemv_epi &e)

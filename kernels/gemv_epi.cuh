@@ -11,6 +11,7 @@
 
 #include <cuda_runtime.h>
 
+#include "convert.cuh"
 #include "gemv.h"
 #include "warp.cuh"
 
@@ -69,8 +70,9 @@ __device__ __forceinline__ gemv_epi_in gemv_epi_load(int lane, int H, int out0, 
 // Not static: keeps the same symbol names whatever the checkout path.
 __device__ __forceinline__ float gemv_epi_rows(float v, int lane, int H, bool pair, int out0,
                                                int rows, float *y, const gemv_epi &e,
-                                               const gemv_epi_in &p)
+                                               const gemv_epi_in &p, float *yout = nullptr)
 {
+    float yo = 0.0f; // what this lane wrote to y
     v *= p.rs; // 1 without a scale: exact
     if (pair) { // lane i < H: gate row i; its up row is lane H + i
         float u = __shfl_down_sync(0xffffffffu, v, H);
@@ -85,13 +87,42 @@ __device__ __forceinline__ float gemv_epi_rows(float v, int lane, int H, bool pa
             float h = p.res + v;
             e.res[r] = h;
             if (e.g_next)
-                y[r] = h * p.g;
+                y[r] = yo = h * p.g;
             sq = h * h;
         } else {
-            y[r] = v;
+            y[r] = yo = v;
         }
     }
+    if (yout)
+        *yout = yo;
     return sq;
+}
+
+// gemv_epi.xq_out: the run of 16 outputs that lanes 0..15 wrote (yo, from
+// row out0, a multiple of 16) rounded as gemv_q8_run rounds x (the same
+// max, scale, codes and sum, so a consumer reading them gets the bits it
+// would have computed), into run out0 / 16 of xq_out. The whole warp.
+__device__ __forceinline__ void gemv_epi_xq(float yo, int lane, int out0, int rows, const gemv_epi &e)
+{
+    const unsigned full = 0xffffffffu;
+    float m = lane < 16 ? fabsf(yo) : 0.0f;
+    for (int o = 8; o > 0; o >>= 1) // within each half of the warp
+        m = fmaxf(m, __shfl_xor_sync(full, m, o));
+    const float d = m * (1.0f / 127.0f);
+    const float id = m > 0.0f ? 127.0f / m : 0.0f;
+    const uint32_t b = cv_as_uint(fmaf(yo, id, 12582912.0f)) & 0xFFu;
+    int c = (int)(int8_t)(uint8_t)b;
+    for (int o = 8; o > 0; o >>= 1)
+        c += __shfl_xor_sync(full, c, o);
+    uint32_t w = b << (8 * (lane & 3)); // word lane / 4 of the run, byte lane % 4
+    w |= __shfl_xor_sync(full, w, 1);
+    w |= __shfl_xor_sync(full, w, 2);
+    const uint32_t w1 = __shfl_sync(full, w, 4), w2 = __shfl_sync(full, w, 8), w3 = __shfl_sync(full, w, 12);
+    if (lane == 0) {
+        const int r = out0 / 16, runs = rows / 16;
+        ((uint4 *)e.xq_out)[r] = make_uint4(w, w1, w2, w3);
+        ((float2 *)((char *)e.xq_out + (size_t)runs * 16))[r] = make_float2(d, d * (float)c);
+    }
 }
 
 // The block's partial sum of squares of the new residual (lane 0 of one
@@ -107,9 +138,12 @@ __device__ __forceinline__ void gemv_epilogue(float v, int lane, int H, bool pai
                                               int rows, float *y, const gemv_epi &e,
                                               const gemv_epi_in &p)
 {
-    float sq = gemv_epi_rows(v, lane, H, pair, out0, rows, y, e, p);
+    float yo;
+    float sq = gemv_epi_rows(v, lane, H, pair, out0, rows, y, e, p, &yo);
     if (e.sq_part)
         gemv_epi_sq(warp_sum(sq), lane, e);
+    if (e.xq_out && H == 16 && !pair && rows % 16 == 0) // GEMV_XQ_GIVES instances
+        gemv_epi_xq(yo, lane, out0, rows, e);
 }
 
 #endif

@@ -96,6 +96,7 @@ void gpu_work_layout(const struct gpu_work_dims *d, struct gpu_work *w)
     w->attn_splits = gpu_work_attn_splits((int)d->n_kv_heads, (int)d->head_dim, (int)d->n_ctx);
     b[GW_ROPE_CS] = (uint64_t)d->n_ctx * d->rope_dim * 4;
     b[GW_X] = b[GW_XG] = P * d->dim * 4;
+    b[GW_XQ] = (uint64_t)d->dim / 16 * 24; /* GEMV_XQ_BYTES: 16 codes and 2 floats a 16-run */
     b[GW_NORM_SQ] = P * d->dim * 4; /* a GEMV of dim rows has at most dim blocks */
     b[GW_QKV] = qkv * 4;
     b[GW_ATT] = (uint64_t)d->q_dim * 4;

@@ -78,6 +78,8 @@ enum gpu_work_buf {
     GW_ROPE_CS,     /* n_ctx x rope_dim f32: the rope angles of every position */
     GW_X,           /* chunk x dim f32: the residual stream */
     GW_XG,          /* chunk x dim f32: the next projection's input (x * g) */
+    GW_XQ,          /* xg of one token rounded to int8 by wo for the FFN's
+                       GEMVs (gemv_epi.xq_out, GEMV_XQ_BYTES(dim)) */
     GW_NORM_SQ,     /* chunk x dim f32: partial sums of squares of x, for its RMSNorm
                        (gemv_epi.rs_part: a GEMV leaves one per block, <= dim) */
     GW_QKV,         /* q|k|v of one token, f32 */

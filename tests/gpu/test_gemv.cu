@@ -483,6 +483,94 @@ static int check_epilogue(const gcase &c, const host_case &h, const uint8_t *dw,
     return !ok;
 }
 
+// x rounded by its producer (gemv_epi.xq_in, xq_out; kernels/gemv.h), for
+// the instances that can (gemv_xq). Takes: the output with xq_in set to
+// the host's rounding of x (gemv_round_xq) must equal the plain launch's
+// bit for bit (the same codes and scales), and must change when one code
+// of xq_in changes (the kernel reads it). Gives: with the residual
+// epilogue, the xq_out the launch wrote must equal the host's rounding of
+// the y it wrote, byte for byte. Returns 1 on failure.
+static int check_xq(const gcase &c, const host_case &h, const uint8_t *dw, const float *dx,
+                    cudaStream_t s)
+{
+    const int caps = gemv_xq(c.type, c.rows, c.cols, c.pair);
+    if (caps <= 0)
+        return 0;
+    int bad = 0;
+    if (caps & GEMV_XQ_TAKES) {
+        const size_t n = GEMV_XQ_BYTES(c.cols);
+        std::vector<uint8_t> xq(n);
+        gemv_round_xq(h.x.data(), xq.data(), c.cols);
+        void *d_xq;
+        float *d_y;
+        CUDA_CHECK(cudaMalloc(&d_xq, n));
+        CUDA_CHECK(cudaMalloc(&d_y, 4 * c.rows));
+        std::vector<float> plain(c.rows), got(c.rows), moved(c.rows);
+        gemv_epi e = {};
+        e.xq_in = d_xq;
+        CUDA_CHECK(cudaMemcpy(d_xq, xq.data(), n, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemsetAsync(d_y, 0xFF, 4 * c.rows, s));
+        launch(c, dw, dx, d_y, s);
+        CUDA_CHECK(cudaMemcpyAsync(plain.data(), d_y, 4 * c.rows, cudaMemcpyDeviceToHost, s));
+        CUDA_CHECK(cudaMemsetAsync(d_y, 0xFF, 4 * c.rows, s));
+        launch(c, dw, dx, d_y, s, &e);
+        CUDA_CHECK(cudaMemcpyAsync(got.data(), d_y, 4 * c.rows, cudaMemcpyDeviceToHost, s));
+        xq[0] ^= 0x40; // element 0's code: a different x
+        CUDA_CHECK(cudaMemcpyAsync(d_xq, xq.data(), n, cudaMemcpyHostToDevice, s));
+        launch(c, dw, dx, d_y, s, &e);
+        CUDA_CHECK(cudaMemcpyAsync(moved.data(), d_y, 4 * c.rows, cudaMemcpyDeviceToHost, s));
+        CUDA_CHECK(cudaStreamSynchronize(s));
+        int nan = 0;
+        for (uint32_t r = 0; r < c.rows; r++)
+            nan += !isfinite(got[r]);
+        const int same = !memcmp(plain.data(), got.data(), 4 * c.rows);
+        const int reads = !!memcmp(got.data(), moved.data(), 4 * c.rows);
+        const int ok = same && reads && !nan;
+        printf("      x rounded by its producer (xq_in): %s the launch's own rounding, %s %s\n",
+               same ? "equal to" : "NOT equal to", reads ? "read" : "NOT read", ok ? "ok" : "FAIL");
+        bad += !ok;
+        CUDA_CHECK(cudaFree(d_xq));
+        CUDA_CHECK(cudaFree(d_y));
+    }
+    if ((caps & GEMV_XQ_GIVES) && !c.pair) {
+        const size_t n = GEMV_XQ_BYTES(c.rows);
+        uint64_t seed = 0x51 + c.rows;
+        std::vector<float> res(c.rows), gn(c.rows), y(c.rows);
+        for (uint32_t r = 0; r < c.rows; r++) {
+            res[r] = rng_f32(&seed, -2.0f, 2.0f);
+            gn[r] = rng_f32(&seed, 0.5f, 1.5f);
+        }
+        float *d_res, *d_g, *d_y;
+        void *d_xq;
+        CUDA_CHECK(cudaMalloc(&d_res, 4 * c.rows));
+        CUDA_CHECK(cudaMalloc(&d_g, 4 * c.rows));
+        CUDA_CHECK(cudaMalloc(&d_y, 4 * c.rows));
+        CUDA_CHECK(cudaMalloc(&d_xq, n));
+        CUDA_CHECK(cudaMemcpy(d_res, res.data(), 4 * c.rows, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(d_g, gn.data(), 4 * c.rows, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemset(d_xq, 0xFF, n));
+        gemv_epi e = {};
+        e.res = d_res;
+        e.g_next = d_g;
+        e.xq_out = d_xq;
+        launch(c, dw, dx, d_y, s, &e);
+        CUDA_CHECK(cudaStreamSynchronize(s));
+        std::vector<uint8_t> got(n), want(n);
+        CUDA_CHECK(cudaMemcpy(y.data(), d_y, 4 * c.rows, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(got.data(), d_xq, n, cudaMemcpyDeviceToHost));
+        gemv_round_xq(y.data(), want.data(), c.rows);
+        const int ok = !memcmp(got.data(), want.data(), n);
+        printf("      its output rounded for the next GEMV (xq_out): %s\n",
+               ok ? "equal to the host's rounding of y, ok" : "NOT equal to the host's rounding of y, FAIL");
+        bad += !ok;
+        CUDA_CHECK(cudaFree(d_res));
+        CUDA_CHECK(cudaFree(d_g));
+        CUDA_CHECK(cudaFree(d_y));
+        CUDA_CHECK(cudaFree(d_xq));
+    }
+    return bad;
+}
+
 // An int8-x instance's rounding of x, the one place its output may leave
 // W x by more than f32 rounding: ~1/254 of a 16-run's largest |x| per
 // element, ~4e-3 relative for x uniform in [-1, 1] (the errors are
@@ -616,6 +704,7 @@ int main(int argc, char **argv)
         fails += !ok;
         fails += report_int8(h);
         fails += check_epilogue(c, h, dw, dx, s, (size_t)prop.l2CacheSize, !check_only);
+        fails += check_xq(c, h, dw, dx, s);
         n++;
         CUDA_CHECK(cudaFree(dw));
         CUDA_CHECK(cudaFree(dx));
