@@ -817,15 +817,27 @@ static int out_of_range(const struct gguf_file *f, const struct gguf_kv *kv,
                    (unsigned long long)kv->v.u);
 }
 
+/* The integer at key as kv_int gives it: 1 when absent, an error (one
+ * line in err) when the value is not an integer. */
+static int find_int(const struct gguf_file *f, const char *key, const struct gguf_kv **kv,
+                    int *neg, uint64_t *u, int64_t *i, struct st_err *err)
+{
+    *kv = gguf_find_kv(f, key);
+    if (!*kv)
+        return 1;
+    if (kv_int(*kv, neg, u, i) < 0)
+        return wrong_type(f, *kv, "an integer", err);
+    return 0;
+}
+
 int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out,
                  struct st_err *err)
 {
-    const struct gguf_kv *kv = gguf_find_kv(f, key);
+    const struct gguf_kv *kv;
     int neg; uint64_t u; int64_t i;
-    if (!kv)
-        return 1;
-    if (kv_int(kv, &neg, &u, &i) < 0)
-        return wrong_type(f, kv, "an integer", err);
+    int rc = find_int(f, key, &kv, &neg, &u, &i, err);
+    if (rc)
+        return rc;
     if (neg || u > UINT32_MAX)
         return out_of_range(f, kv, "0 .. 4294967295", err);
     *out = (uint32_t)u;
@@ -835,12 +847,11 @@ int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out,
 int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out,
                  struct st_err *err)
 {
-    const struct gguf_kv *kv = gguf_find_kv(f, key);
+    const struct gguf_kv *kv;
     int neg; uint64_t u; int64_t i;
-    if (!kv)
-        return 1;
-    if (kv_int(kv, &neg, &u, &i) < 0)
-        return wrong_type(f, kv, "an integer", err);
+    int rc = find_int(f, key, &kv, &neg, &u, &i, err);
+    if (rc)
+        return rc;
     if (neg)
         return out_of_range(f, kv, "a non-negative integer", err);
     *out = u;
@@ -850,12 +861,11 @@ int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out,
 int gguf_get_i32(const struct gguf_file *f, const char *key, int32_t *out,
                  struct st_err *err)
 {
-    const struct gguf_kv *kv = gguf_find_kv(f, key);
+    const struct gguf_kv *kv;
     int neg; uint64_t u; int64_t i;
-    if (!kv)
-        return 1;
-    if (kv_int(kv, &neg, &u, &i) < 0)
-        return wrong_type(f, kv, "an integer", err);
+    int rc = find_int(f, key, &kv, &neg, &u, &i, err);
+    if (rc)
+        return rc;
     if ((!neg && u > INT32_MAX) || (neg && i < INT32_MIN))
         return out_of_range(f, kv, "-2147483648 .. 2147483647", err);
     *out = (int32_t)i;
