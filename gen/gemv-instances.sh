@@ -132,7 +132,7 @@ extern "C" void gemv_round_x(const float *x, float *xr, uint32_t n)
 
 extern "C" void gemv_round_xq(const float *x, void *xq, uint32_t n)
 {
-    float *ds = (float *)((char *)xq + (size_t)(n / 16) * 16);
+    float *ds = (float *)((char *)xq + GEMV_XQ_SCALES(n));
     for (uint32_t r = 0; r < n / 16; r++) {
         uint32_t q[4];
         float d, sum;

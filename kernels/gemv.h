@@ -86,6 +86,8 @@ struct gemv_epi {
 /* n floats (a multiple of 16) rounded: n / 16 runs of 16 int8 codes, then
  * each run's (scale, scale * sum of its codes) as two floats. */
 #define GEMV_XQ_BYTES(n) ((size_t)(n) / 16 * 24)
+/* where the (scale, sum) pairs start, in bytes from the codes */
+#define GEMV_XQ_SCALES(n) ((size_t)(n) / 16 * 16)
 
 /* Launches the instance for (type, rows, cols, pair) on s (epi may be NULL:
  * y[r] = v). Returns 0 when launched (launch errors: cudaGetLastError), -1

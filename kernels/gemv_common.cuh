@@ -755,7 +755,7 @@ template <int COLS>
 __device__ __forceinline__ void gemv_rx_xq(const void *xq, int s0, int xa, int xb, gemv_rx &v)
 {
     const uint4 *codes = (const uint4 *)xq;
-    const float2 *ds = (const float2 *)((const char *)xq + (size_t)(COLS / 16) * 16);
+    const float2 *ds = (const float2 *)((const char *)xq + GEMV_XQ_SCALES(COLS));
     const int ra = (s0 + xa) >> 4, rb = (s0 + xb) >> 4;
     gemv_rx_set(__ldg(codes + ra), __ldg(codes + rb), __ldg(ds + ra), __ldg(ds + rb), v);
 }

@@ -119,9 +119,9 @@ __device__ __forceinline__ void gemv_epi_xq(float yo, int lane, int out0, int ro
     w |= __shfl_xor_sync(full, w, 2);
     const uint32_t w1 = __shfl_sync(full, w, 4), w2 = __shfl_sync(full, w, 8), w3 = __shfl_sync(full, w, 12);
     if (lane == 0) {
-        const int r = out0 / 16, runs = rows / 16;
+        const int r = out0 / 16;
         ((uint4 *)e.xq_out)[r] = make_uint4(w, w1, w2, w3);
-        ((float2 *)((char *)e.xq_out + (size_t)runs * 16))[r] = make_float2(d, d * (float)c);
+        ((float2 *)((char *)e.xq_out + GEMV_XQ_SCALES(rows)))[r] = make_float2(d, d * (float)c);
     }
 }
 
