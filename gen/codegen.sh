@@ -6,7 +6,7 @@
 # Input (written by strata-plan --out build/NAME):
 #   build/NAME/gen/plan.m4      the plan's numbers as m4 macros
 #   build/NAME/gen/tensors.m4   one PLAN_TENSOR(...) line per tensor
-#   build/NAME/gen/gemv.list    "TYPE ROWS COLS" per GEMV shape the model needs
+#   build/NAME/gen/gemv.list    "TYPE ROWS COLS [swiglu | + TYPE2 ROWS2]" per GEMV shape
 # Output (build/NAME/gen/):
 #   constants.h                 dimensions, counts, arena sizes and offsets
 #   arena.c                     the built-in plan (struct strata_builtin_plan)

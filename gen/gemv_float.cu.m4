@@ -64,4 +64,5 @@ struct gemv_dec_bf16 {
     }
 };
 #endif
-m4_include(gemv_instance.m4)
+m4_dnl decoders only where no KNAME is given (gemv_cat.m4 follows)
+m4_ifdef(`KNAME', `m4_include(gemv_instance.m4)')

@@ -9,7 +9,7 @@ static __global__ void __launch_bounds__(gemv_path<DEC, ROWS, COLS, PAIR>::THREA
 KNAME`'_k(const uint8_t *__restrict__ w, const float *__restrict__ x, float *__restrict__ y,
           gemv_epi e)
 {
-    gemv_path<DEC, ROWS, COLS, PAIR>::body(w, x, y, e);
+    gemv_path<DEC, ROWS, COLS, PAIR>::body(w, x, y, e, (int)blockIdx.x);
 }
 
 extern "C" int KNAME`'(const void *w, const float *x, float *y, const gemv_epi *e, cudaStream_t s)

@@ -400,4 +400,5 @@ struct gemv_reg_of<gemv_dec_q6_k> {
     typedef gemv_rdec_q6_k type;
 };
 #endif
-m4_include(gemv_instance.m4)
+m4_dnl decoders only where no KNAME is given (gemv_cat.m4 follows)
+m4_ifdef(`KNAME', `m4_include(gemv_instance.m4)')

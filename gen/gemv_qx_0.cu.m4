@@ -196,4 +196,5 @@ struct gemv_reg_of<gemv_dec_q8_0> {
     typedef gemv_rdec_q8_0 type;
 };
 #endif
-m4_include(gemv_instance.m4)
+m4_dnl decoders only where no KNAME is given (gemv_cat.m4 follows)
+m4_ifdef(`KNAME', `m4_include(gemv_instance.m4)')

@@ -476,8 +476,27 @@ static int ffn_takes_xq(const struct engine *e, const struct dev_layer *D)
            ((pair > 0 && (pair & GEMV_XQ_TAKES)) || (gate > 0 && (gate & GEMV_XQ_TAKES)));
 }
 
+// Q|K and a V of another type as one launch (gemv_launch_cat; Llama
+// Q4_K_M: a Q6_K V in half the blocks), where the build has it: saves V's
+// own launch, its ramp and hand-over (bench/NOTES.md, session 16).
+// STRATA_CAT=0 builds without. Returns 1 when launched, 0 when not.
+#ifndef STRATA_CAT
+#define STRATA_CAT 1
+#endif
+static int qk_v_cat(struct engine *e, const struct dev_layer *D, const struct llm_layer *L,
+                    const void *const *w, const float *xg, const struct gemv_epi *in)
+{
+    if (!STRATA_CAT || !adjacent(D, L, w, W_Q, W_K) || D->t[W_V] == D->t[W_Q])
+        return 0;
+    struct gemv_epi ev = *in;
+    ev.bias = in->bias ? D->bv : NULL;
+    return gemv_launch_cat(D->t[W_Q], e->q_dim + e->kv_dim, D->t[W_V], e->kv_dim, e->c.dim, w[W_Q],
+                           w[W_V], xg, e->q, in, &ev, e->stream) == 0;
+}
+
 // One block for one token, five launches when the matrices allow it:
-//   q|k|v = rs * (Wqkv (x * g_attn)) + b         one GEMV (Q, K, V adjacent)
+//   q|k|v = rs * (Wqkv (x * g_attn)) + b         one GEMV (Q, K, V adjacent;
+//                                  Q|K and a V of another type: qk_v_cat)
 //   att = attention(rope(q), rope(k) -> cache, v -> cache)      one launch
 //   x += Wo att; xg = x * g_ffn; rs = rms(x)         GEMV with epilogue
 //   hb = silu(rs * Wgate xg) * (rs * Wup xg)         one paired GEMV
@@ -511,7 +530,8 @@ static int enqueue_block(struct engine *e, uint32_t l, const void *const *w, uin
     in.pdl = D->tier == 0 && e->use_pdl; // no copy writes resident weights
     if (e->omit & GPU_WORK_OMIT_QKV) {
     } else if (!(adjacent(D, L, w, W_Q, W_K) && adjacent(D, L, w, W_K, W_V) &&
-          gemv(e, D->t[W_Q], qkv_rows, c->dim, 0, w[W_Q], xg, e->q, &in) == 0)) {
+          gemv(e, D->t[W_Q], qkv_rows, c->dim, 0, w[W_Q], xg, e->q, &in) == 0) &&
+               !qk_v_cat(e, D, L, w, xg, &in)) {
         // Q|K as one where they share a type (Q4_K_M: V is Q6_K in half
         // the blocks); q, k and their biases are adjacent too
         if (!(adjacent(D, L, w, W_Q, W_K) &&

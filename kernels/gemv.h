@@ -110,6 +110,26 @@ void gemv_round_xq(const float *x, void *xq, uint32_t n);
  * xq_out), -1 when there is no such instance. */
 int gemv_xq(uint32_t type, uint32_t rows, uint32_t cols, int pair);
 
+/* Two matrices of different types and one column count in one launch
+ * (gen/gemv-instances.sh "TYPE ROWS COLS + TYPE2 ROWS2"): y[0 .. rows) =
+ * A x with A (type, rows x cols) at wa and epilogue ea, y[rows .. rows +
+ * rows2) = B x with B (type2, rows2 x cols) at wb and epilogue eb (each
+ * may be NULL; no xq_out; PDL as ea says), every bit as the two instances
+ * launched apart. For Q|K and a V of another type (Llama Q4_K_M: a Q6_K V
+ * in half the blocks): one launch instead of two. Returns 0 when launched,
+ * -1 when there is no such instance or its parts cannot share a grid (both
+ * must take the v4 register path with blocks of one size). */
+int gemv_launch_cat(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols,
+                    const void *wa, const void *wb, const float *x, float *y,
+                    const struct gemv_epi *ea, const struct gemv_epi *eb, cudaStream_t s);
+
+/* That launch's blocks (A's, then B's), or 0 when there is none. */
+uint32_t gemv_cat_blocks(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols);
+
+/* Its computation on the CPU, as gemv_emulate; -1 when there is none. */
+int gemv_cat_emulate(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols,
+                     const void *wa, const void *wb, const float *x, float *y);
+
 /* Thread blocks of that instance's grid (the partial sums of epi->sq_part), or 0 when
  * there is no such instance. */
 uint32_t gemv_blocks(uint32_t type, uint32_t rows, uint32_t cols, int pair);

@@ -288,7 +288,7 @@ GEMV_HD uint64_t gemv_step_byte(int r, int s)
 // part[warp][NR]; warp 0 adds the warps' rows and runs the epilogue.
 template <int NR, int WPB, int H, bool PAIR, int ROWS>
 __device__ __forceinline__ void gemv_block_end(const float *acc, float (*part)[NR], float *y,
-                                               const gemv_epi &e, const gemv_epi_in &p)
+                                               const gemv_epi &e, const gemv_epi_in &p, int bid)
 {
 GEMV_UNROLL
     for (int i = 0; i < NR; i++) {
@@ -306,7 +306,7 @@ GEMV_UNROLL
         for (int k = 0; k < WPB; k++)
             v += part[k][lane];
     }
-    gemv_epilogue(v, lane, H, PAIR, blockIdx.x * H, ROWS, y, e, p);
+    gemv_epilogue(v, lane, H, PAIR, bid * H, ROWS, y, e, p, bid);
 }
 
 // ---- the kernel skeleton ---------------------------------------------------
@@ -319,7 +319,7 @@ GEMV_UNROLL
 template <class D, int ROWS, int COLS, bool PAIR>
 __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
                                                  const float *__restrict__ x,
-                                                 float *__restrict__ y, const gemv_epi &e)
+                                                 float *__restrict__ y, const gemv_epi &e, const int bid)
 {
     typedef gemv_cfg<D, ROWS, COLS, PAIR> C;
     typedef typename C::M M;
@@ -329,7 +329,7 @@ __device__ __forceinline__ void gemv_body(const uint8_t *__restrict__ w,
     pdl_release();
     pdl_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int out0 = blockIdx.x * M::H;
+    const int out0 = bid * M::H;
     gemv_epi_in pin = {};
     if (warp == 0) // the whole warp: gemv_epi_scale shuffles
         pin = gemv_epi_load(lane, M::H, out0, ROWS, e, gemv_epi_scale(e, COLS, lane));
@@ -395,7 +395,7 @@ GEMV_UNROLL
     }
     cp_async_wait<0>();
 
-    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
+    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin, bid);
     trace_end();
 }
 
@@ -799,7 +799,7 @@ GEMV_UNROLL
 template <class R, int ROWS, int COLS, bool PAIR>
 __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
                                                      const float *__restrict__ x,
-                                                     float *__restrict__ y, const gemv_epi &e)
+                                                     float *__restrict__ y, const gemv_epi &e, const int bid)
 {
     typedef gemv_rcfg<R, ROWS, COLS, PAIR> C;
     typedef typename C::M M;
@@ -807,7 +807,7 @@ __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
     __shared__ float part[C::WPB][C::NR];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int out0 = blockIdx.x * M::H;
+    const int out0 = bid * M::H;
     const typename R::lane_t L = R::lane_init(lane);
     const uint8_t *base = w + (size_t)out0 * C::RB; // 64-bit once; steps add 32-bit offsets
     const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
@@ -841,7 +841,7 @@ GEMV_UNROLL
         gemv_reg_step<R, C::NR, gemv_i8_default<R>()>(acc, cur, nxt, xv, L);
     }
 
-    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin);
+    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin, bid);
     trace_end();
 }
 
@@ -924,7 +924,7 @@ GEMV_UNROLL
 // The block's partial of the next norm from its warps' squares, in warp
 // order (every warp of the block calls it).
 template <int WPB>
-__device__ __forceinline__ void gemv_block_sq(float sq, float *sq_warp, int lane, int warp, const gemv_epi &e)
+__device__ __forceinline__ void gemv_block_sq(float sq, float *sq_warp, int lane, int warp, int bid, const gemv_epi &e)
 {
     if (!e.sq_part)
         return;
@@ -937,14 +937,14 @@ __device__ __forceinline__ void gemv_block_sq(float sq, float *sq_warp, int lane
 GEMV_UNROLL
         for (int i = 0; i < WPB; i++)
             b += sq_warp[i];
-        gemv_epi_sq(b, lane, e);
+        gemv_epi_sq(b, lane, bid, e);
     }
 }
 
 template <class R, int ROWS, int COLS, bool PAIR, bool I8>
 __device__ __forceinline__ void gemv_body_warp(const uint8_t *__restrict__ w,
                                                const float *__restrict__ x,
-                                               float *__restrict__ y, const gemv_epi &e)
+                                               float *__restrict__ y, const gemv_epi &e, const int bid)
 {
     typedef gemv_wcfg<R, ROWS, COLS, PAIR, I8> C;
     typedef typename C::M M;
@@ -956,7 +956,7 @@ __device__ __forceinline__ void gemv_body_warp(const uint8_t *__restrict__ w,
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const typename R::lane_t L = R::lane_init(lane);
-    const int u0 = (blockIdx.x * C::WPB + warp) * C::UPW;
+    const int u0 = (bid * C::WPB + warp) * C::UPW;
     const int nu = C::UNITS - u0 < C::UPW ? (C::UNITS > u0 ? C::UNITS - u0 : 0) : C::UPW;
     const int total = nu * C::NSTEP; // this warp's (unit, step) pairs, k = unit * NSTEP + step
 
@@ -996,7 +996,7 @@ GEMV_UNROLL
             sq += gemv_unit_end<C::NR, M::H, PAIR, ROWS>(acc, (u0 + k / C::NSTEP) * M::H, k + 1 < total,
                                                         lane, y, e, pin, rs);
     }
-    gemv_block_sq<C::WPB>(sq, sq_warp, lane, warp, e);
+    gemv_block_sq<C::WPB>(sq, sq_warp, lane, warp, bid, e);
     trace_end();
 }
 
@@ -1082,15 +1082,17 @@ struct gemv_path {
     static const int XQ = (REG && !V5 && INT8X ? GEMV_XQ_TAKES : 0) |
                           (!PAIR && ROWS % 16 == 0 && gemv_xq_gives<C, REG && !V5>::value ? GEMV_XQ_GIVES : 0);
 
+    // bid: the block's index in this instance's grid (blockIdx.x, less the
+    // blocks before it in a concatenated launch, gemv_cat)
     static __device__ __forceinline__ void body(const uint8_t *w, const float *x, float *y,
-                                                const gemv_epi &e)
+                                                const gemv_epi &e, int bid)
     {
         if constexpr (V5)
-            gemv_body_warp<R, ROWS, COLS, PAIR, INT8X>(w, x, y, e);
+            gemv_body_warp<R, ROWS, COLS, PAIR, INT8X>(w, x, y, e, bid);
         else if constexpr (REG)
-            gemv_body_reg<R, ROWS, COLS, PAIR>(w, x, y, e);
+            gemv_body_reg<R, ROWS, COLS, PAIR>(w, x, y, e, bid);
         else
-            gemv_body<D, ROWS, COLS, PAIR>(w, x, y, e);
+            gemv_body<D, ROWS, COLS, PAIR>(w, x, y, e, bid);
     }
     static void emulate(const void *w, const float *x, float *y)
     {
@@ -1112,6 +1114,56 @@ struct gemv_path {
             return 0;
         } else {
             return gemv_run<D, ROWS, COLS, PAIR>(kern, w, x, y, e ? *e : none, s);
+        }
+    }
+};
+
+// ---- two matrices of different types in one launch -------------------------
+// y[0 .. RA) = A x and y[RA .. RA + RB) = B x, A of decoder DA and B of DB,
+// both COLS columns: the grid is A's blocks, then B's, each running its own
+// instance's body with its own epilogue (ea, eb: bias and the like differ).
+// For Q|K and V where V is of another type (Llama Q4_K_M: a Q6_K V in half
+// the blocks), which otherwise take two launches: V's own ramp and
+// hand-over (bench/NOTES.md, session 16). Only where both take the v4
+// register path with blocks of one size (no dynamic shared memory, no
+// one-wave grid of their own); elsewhere OK is false and run() says -1.
+template <class DA, int RA, class DB, int RB, int COLS>
+struct gemv_cat {
+    typedef gemv_path<DA, RA, COLS, false> A;
+    typedef gemv_path<DB, RB, COLS, false> B;
+    static const bool OK = A::REG && B::REG && !A::V5 && !B::V5 && A::THREADS == B::THREADS;
+    static const int THREADS = A::THREADS;
+    static const int BLOCKS = A::BLOCKS + B::BLOCKS;
+
+    static __device__ __forceinline__ void body(const uint8_t *wa, const uint8_t *wb, const float *x,
+                                                float *y, const gemv_epi &ea, const gemv_epi &eb)
+    {
+        if constexpr (OK) {
+            const int bid = (int)blockIdx.x;
+            if (bid < A::BLOCKS)
+                A::body(wa, x, y, ea, bid);
+            else
+                B::body(wb, x, y + RA, eb, bid - A::BLOCKS);
+        }
+    }
+    static void emulate(const void *wa, const void *wb, const float *x, float *y)
+    {
+        A::emulate(wa, x, y);
+        B::emulate(wb, x, y + RA);
+    }
+    static int run(void (*kern)(const uint8_t *, const uint8_t *, const float *, float *, gemv_epi, gemv_epi),
+                   const void *wa, const void *wb, const float *x, float *y, const gemv_epi *ea,
+                   const gemv_epi *eb, cudaStream_t s)
+    {
+        if constexpr (!OK) {
+            return -1;
+        } else {
+            // no xq_out: each part would write its runs from its own row 0
+            gemv_epi a = ea ? *ea : gemv_epi{}, b = eb ? *eb : gemv_epi{};
+            a.xq_out = b.xq_out = nullptr;
+            pdl_launch(kern, dim3(BLOCKS), dim3(THREADS), 0, s, a.pdl, (const uint8_t *)wa, (const uint8_t *)wb,
+                       x, y, a, b);
+            return 0;
         }
     }
 };

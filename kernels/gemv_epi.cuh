@@ -127,21 +127,22 @@ __device__ __forceinline__ void gemv_epi_xq(float yo, int lane, int out0, int ro
 
 // The block's partial sum of squares of the new residual (lane 0 of one
 // warp holds it): sq_part[block], for the next projection's rs_part.
-__device__ __forceinline__ void gemv_epi_sq(float sq, int lane, const gemv_epi &e)
+__device__ __forceinline__ void gemv_epi_sq(float sq, int lane, int block, const gemv_epi &e)
 {
     if (e.sq_part && lane == 0)
-        e.sq_part[blockIdx.x] = sq;
+        e.sq_part[block] = sq;
 }
 
-// Both, for a block whose warp 0 holds all of its rows (lane i: row i).
+// Both, for a block whose warp 0 holds all of its rows (lane i: row i);
+// block: its index in the launch (sq_part's slot).
 __device__ __forceinline__ void gemv_epilogue(float v, int lane, int H, bool pair, int out0,
                                               int rows, float *y, const gemv_epi &e,
-                                              const gemv_epi_in &p)
+                                              const gemv_epi_in &p, int block)
 {
     float yo;
     float sq = gemv_epi_rows(v, lane, H, pair, out0, rows, y, e, p, &yo);
     if (e.sq_part)
-        gemv_epi_sq(warp_sum(sq), lane, e);
+        gemv_epi_sq(warp_sum(sq), lane, block, e);
     if (e.xq_out && H == 16 && !pair && rows % 16 == 0) // GEMV_XQ_GIVES instances
         gemv_epi_xq(yo, lane, out0, rows, e);
 }

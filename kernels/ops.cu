@@ -699,7 +699,8 @@ __global__ void gemv_f32_any_kernel(float *y, const float *w, const float *x, in
     __syncthreads();
     if (i == 0)
         gemv_epilogue(lane < GEMV_ANY_NR ? part[lane] : 0.0f, lane, H, pair != 0, out0, rows,
-                      y, e, gemv_epi_load(lane, H, out0, rows, e, gemv_epi_scale(e, cols, lane)));
+                      y, e, gemv_epi_load(lane, H, out0, rows, e, gemv_epi_scale(e, cols, lane)),
+                      (int)blockIdx.x);
 }
 
 extern "C" void ops_gemv_f32_any(float *y, const float *w, const float *x, int rows,

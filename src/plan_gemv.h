@@ -4,8 +4,8 @@
  * the plan stores them (a tier-B matrix as --stream-type re-quantized it),
  * and the fused launches of kernels/engine_cuda.cu: Q|K|V as one matrix
  * where the three share a type, else Q|K where those two do (Q4_K_M gives
- * V the Q6_K type in half the blocks), and gate|up as a SwiGLU pair where
- * the two do. */
+ * V the Q6_K type in half the blocks) and Q|K with that V in one launch,
+ * and gate|up as a SwiGLU pair where the two do. */
 #ifndef STRATA_PLAN_GEMV_H
 #define STRATA_PLAN_GEMV_H
 
@@ -15,8 +15,10 @@
 #include "facts.h"
 #include "plan.h"
 
-/* "TYPE ROWS COLS" or "TYPE ROWS COLS swiglu" (ROWS: output rows, of each
- * matrix for a pair; COLS: the row length), sorted, no two alike. */
+/* "TYPE ROWS COLS", "TYPE ROWS COLS swiglu" or "TYPE ROWS COLS + TYPE2
+ * ROWS2" (ROWS: output rows, of each matrix for a pair; COLS: the row
+ * length; TYPE2 ROWS2: a second matrix of COLS columns in the same
+ * launch), sorted, no two alike. */
 struct plan_gemv {
     char **line;
     size_t n;

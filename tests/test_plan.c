@@ -400,8 +400,8 @@ static int has_line(const struct plan_gemv *g, const char *s)
 }
 
 /* The GEMV shapes of the 8B Q4_K_M plan: every matrix, Q|K|V fused where
- * V is Q4_K like Q and K, Q|K where V is Q6_K (half the blocks), gate|up
- * as a pair; sorted and unique. */
+ * V is Q4_K like Q and K, Q|K where V is Q6_K (half the blocks) and Q|K with
+ * that V in one launch, gate|up as a pair; sorted and unique. */
 static void test_gemv_shapes(void)
 {
     struct profile prof;
@@ -417,7 +417,7 @@ static void test_gemv_shapes(void)
     static const char *const want[] = {
         "Q4_K 4096 4096",  "Q4_K 1024 4096",         "Q6_K 1024 4096",   "Q4_K 6144 4096",
         "Q4_K 5120 4096",  "Q4_K 14336 4096 swiglu", "Q4_K 4096 14336",  "Q6_K 4096 14336",
-        "Q6_K 128256 4096",
+        "Q6_K 128256 4096", "Q4_K 5120 4096 + Q6_K 1024",
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         if (!has_line(&g, want[i]))
@@ -427,12 +427,14 @@ static void test_gemv_shapes(void)
     CU_ASSERT_FALSE(has_line(&g, "Q4_K 14336 4096 swiglu swiglu"));
     for (size_t i = 1; i < g.n; i++)
         CU_ASSERT_TRUE(strcmp(g.line[i - 1], g.line[i]) < 0);
-    /* every line names a type, rows and columns (and at most "swiglu") */
+    /* every line names a type, rows and columns (and at most "swiglu", or
+     * "+" and a second type and its rows) */
     for (size_t i = 0; i < g.n; i++) {
-        char ty[16], extra[16] = "";
-        unsigned r, c;
-        int k = sscanf(g.line[i], "%15s %u %u %15s", ty, &r, &c, extra);
-        CU_ASSERT_TRUE(k == 3 || (k == 4 && !strcmp(extra, "swiglu")));
+        char ty[16], extra[16] = "", ty2[16] = "";
+        unsigned r, c, r2 = 0;
+        int k = sscanf(g.line[i], "%15s %u %u %15s %15s %u", ty, &r, &c, extra, ty2, &r2);
+        CU_ASSERT_TRUE(k == 3 || (k == 4 && !strcmp(extra, "swiglu")) ||
+                       (k == 6 && !strcmp(extra, "+") && strcmp(ty, ty2) && r2 > 0));
     }
     plan_gemv_free(&g);
     plan_free(&p);

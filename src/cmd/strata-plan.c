@@ -4,7 +4,7 @@
  *   DIR/plan.txt        the table
  *   DIR/gen/plan.m4     the plan's numbers as m4 macros (m4 -P syntax)
  *   DIR/gen/tensors.m4  one PLAN_TENSOR(...) line per tensor
- *   DIR/gen/gemv.list   "TYPE ROWS COLS [swiglu]" per GEMV shape the model needs,
+ *   DIR/gen/gemv.list   "TYPE ROWS COLS [swiglu | + TYPE2 ROWS2]" per GEMV shape the model needs,
  *                       sorted, unique (ROWS = outputs = ne[1], COLS = ne[0])
  * Errors: one line "strata-plan: FILE: FIELD: found X, expected Y", exit 1. */
 #include <stdio.h>

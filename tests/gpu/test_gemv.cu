@@ -3,7 +3,8 @@
 //
 //   test_gemv [--emulate | --check-only] [LIST]
 //
-// LIST (default tests/gpu/gemv-test.list) holds "TYPE ROWS COLS [swiglu]" lines; the
+// LIST (default tests/gpu/gemv-test.list) holds "TYPE ROWS COLS [swiglu]" lines (or
+// "TYPE ROWS COLS + TYPE2 ROWS2", below); the
 // same file generated the kernel instances (GNUmakefile, test-gpu), so
 // every line has a kernel. For each line:
 //   - random weights: random bytes, every f16 scale (or f16/bf16/f32
@@ -34,6 +35,11 @@
 // bias, residual, the next norm's input and scale; for a pair the scale)
 // against the same reference; a "swiglu" line is a pair: 2 * ROWS weight
 // rows (gate, then up), reference silu(gate) * up in double.
+//
+// A "+ TYPE2 ROWS2" line is two matrices of different types in one launch
+// (gemv_launch_cat): each part against its reference, and with epilogues
+// bit for bit the two instances launched apart (check_cat; both must be
+// listed too).
 //
 // --check-only skips the timing (for compute-sanitizer runs).
 // --emulate runs no GPU: gemv_emulate (the kernels' staging and lane
@@ -211,6 +217,7 @@ static int passes(double e)
 struct gcase {
     uint32_t type, rows, cols;
     int pair; // a SwiGLU pair: 2 * rows weight rows, silu(gate) * up
+    uint32_t type2, rows2; // "+ TYPE2 ROWS2": a second matrix in the launch (gemv_launch_cat)
 };
 
 static std::vector<gcase> read_list(const char *path)
@@ -228,17 +235,19 @@ static std::vector<gcase> read_list(const char *path)
         char *h = strchr(line, '#');
         if (h)
             *h = 0;
-        char name[32], mode[16] = "";
-        unsigned r, c;
-        int n = sscanf(line, "%31s %u %u %15s", name, &r, &c, mode);
+        char name[32], mode[16] = "", name2[32] = "";
+        unsigned r, c, r2 = 0;
+        int n = sscanf(line, "%31s %u %u %15s %31s %u", name, &r, &c, mode, name2, &r2);
         if (n <= 0)
             continue;
         int t = n >= 3 ? ggml_type_from_name(name) : -1;
-        if (t < 0 || (n == 4 && strcmp(mode, "swiglu"))) {
-            fprintf(stderr, "test_gemv: %s: line %d: found \"%s\", expected TYPE ROWS COLS [swiglu]\n", path, ln, line);
+        int t2 = n == 6 && !strcmp(mode, "+") && r2 > 0 ? ggml_type_from_name(name2) : -1;
+        if (t < 0 || (n == 4 && strcmp(mode, "swiglu")) || n == 5 || (n == 6 && t2 < 0)) {
+            fprintf(stderr, "test_gemv: %s: line %d: found \"%s\", expected TYPE ROWS COLS [swiglu | + TYPE2 ROWS2]\n",
+                    path, ln, line);
             exit(1);
         }
-        v.push_back(gcase{(uint32_t)t, r, c, n == 4});
+        v.push_back(gcase{(uint32_t)t, r, c, n == 4, n == 6 ? (uint32_t)t2 : 0u, n == 6 ? r2 : 0u});
     }
     fclose(f);
     return v;
@@ -621,6 +630,165 @@ static int negative_checks(const gcase &c, const host_case &h, const std::vector
     return bad;
 }
 
+// ---- two matrices in one launch (gemv_launch_cat) -----------------------------
+
+// Median seconds per replay of `per` launches that rotate over k copies of
+// the weights (fn(i, copy) enqueues launch i on copy i % k).
+template <class F>
+static double time_rotated(F fn, size_t k, size_t n, cudaStream_t s)
+{
+    cudaGraph_t g;
+    cudaGraphExec_t ge;
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (size_t i = 0; i < n; i++)
+        fn(i % k);
+    CUDA_CHECK(cudaStreamEndCapture(s, &g));
+    CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    CUDA_CHECK(cudaGraphLaunch(ge, s)); // warm-up
+    std::vector<double> t;
+    for (int r = 0; r < 5; r++) {
+        CUDA_CHECK(cudaEventRecord(e0, s));
+        CUDA_CHECK(cudaGraphLaunch(ge, s));
+        CUDA_CHECK(cudaEventRecord(e1, s));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        t.push_back(ms * 1e-3 / (double)n);
+    }
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    CUDA_CHECK(cudaGraphExecDestroy(ge));
+    CUDA_CHECK(cudaGraphDestroy(g));
+    return median(t);
+}
+
+// A "+ TYPE2 ROWS2" line: A (type, rows) and B (type2, rows2) in one launch.
+// Its output must equal, bit for bit, the two instances launched apart with
+// the same epilogues (the norm's scale and a bias each: what Q|K and V
+// take), and without epilogue each part must pass against its own CPU
+// reference; its grid must be the two grids. Timed (unless check_only)
+// against the two launches, each with its epilogue, W streamed from HBM.
+// Returns the failures.
+static int check_cat(const gcase &c, uint64_t seed, cudaStream_t s, size_t l2, bool timed)
+{
+    const gcase ca = {c.type, c.rows, c.cols, 0, 0, 0}, cb = {c.type2, c.rows2, c.cols, 0, 0, 0};
+    const uint32_t n = c.rows + c.rows2;
+    host_case ha, hb;
+    host_case_make(&ha, ca, seed);
+    host_case_make(&hb, cb, seed); // x depends on the seed only: the same x
+    int bad = 0;
+    if (ha.x != hb.x) {
+        printf("cat: the two parts' x differ (test defect) FAIL\n");
+        return 1;
+    }
+    const uint32_t blocks = gemv_cat_blocks(c.type, c.rows, c.type2, c.rows2, c.cols);
+    const uint32_t want_blocks = gemv_blocks(c.type, c.rows, c.cols, 0) + gemv_blocks(c.type2, c.rows2, c.cols, 0);
+    uint8_t *dwa, *dwb;
+    float *dx, *dy, *dy2, *d_rs, *d_bias;
+    CUDA_CHECK(cudaMalloc(&dwa, ha.w_alloc));
+    CUDA_CHECK(cudaMalloc(&dwb, hb.w_alloc));
+    CUDA_CHECK(cudaMalloc(&dx, 4 * c.cols));
+    CUDA_CHECK(cudaMalloc(&dy, 4 * n));
+    CUDA_CHECK(cudaMalloc(&dy2, 4 * n));
+    CUDA_CHECK(cudaMalloc(&d_rs, 4 * 3));
+    CUDA_CHECK(cudaMalloc(&d_bias, 4 * n));
+    CUDA_CHECK(cudaMemcpy(dwa, ha.w, ha.w_alloc, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(dwb, hb.w, hb.w_alloc, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(dx, ha.x.data(), 4 * c.cols, cudaMemcpyHostToDevice));
+    const float rs_part[3] = {0.5f * c.cols, 0.75f * c.cols, 0.25f * c.cols};
+    std::vector<float> bias(n);
+    uint64_t bs = seed ^ 0xB1A5;
+    for (uint32_t r = 0; r < n; r++)
+        bias[r] = rng_f32(&bs, -0.5f, 0.5f);
+    CUDA_CHECK(cudaMemcpy(d_rs, rs_part, sizeof rs_part, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_bias, bias.data(), 4 * n, cudaMemcpyHostToDevice));
+
+    auto cat = [&](const uint8_t *wa, const uint8_t *wb, float *y, const gemv_epi *ea, const gemv_epi *eb) {
+        int rc = gemv_launch_cat(c.type, c.rows, c.type2, c.rows2, c.cols, wa, wb, dx, y, ea, eb, s);
+        if (rc != 0) {
+            fprintf(stderr, "test_gemv: gemv_launch_cat(%s %u + %s %u, %u) returned %d\n", ggml_type_name(c.type),
+                    c.rows, ggml_type_name(c.type2), c.rows2, c.cols, rc);
+            exit(1);
+        }
+        CUDA_CHECK(cudaGetLastError());
+    };
+    auto apart = [&](const uint8_t *wa, const uint8_t *wb, float *y, const gemv_epi *ea, const gemv_epi *eb) {
+        launch(ca, wa, dx, y, s, ea);
+        launch(cb, wb, dx, y + c.rows, s, eb);
+    };
+    std::vector<float> y(n), y2(n);
+    auto run = [&](float *d, std::vector<float> &h, bool one, const gemv_epi *ea, const gemv_epi *eb) {
+        CUDA_CHECK(cudaMemsetAsync(d, 0xFF, 4 * n, s)); // NaN poison, in stream order
+        if (one)
+            cat(dwa, dwb, d, ea, eb);
+        else
+            apart(dwa, dwb, d, ea, eb);
+        CUDA_CHECK(cudaStreamSynchronize(s));
+        CUDA_CHECK(cudaMemcpy(h.data(), d, 4 * n, cudaMemcpyDeviceToHost));
+    };
+
+    // without epilogue: each part against its reference
+    run(dy, y, true, NULL, NULL);
+    double ea_err = rel_err(y.data(), ha.ref.data(), c.rows);
+    double eb_err = rel_err(y.data() + c.rows, hb.ref.data(), c.rows2);
+    int ok = passes(ea_err) && passes(eb_err) && blocks == want_blocks;
+    // with the epilogues: the same bits as the two launches apart
+    gemv_epi e1 = {}, e2;
+    e1.rs_part = d_rs;
+    e1.rs_n = 3;
+    e1.rs_eps = 1e-5f;
+    e1.bias = d_bias;
+    e2 = e1;
+    e2.bias = d_bias + c.rows;
+    run(dy, y, true, &e1, &e2);
+    run(dy2, y2, false, &e1, &e2);
+    size_t differ = 0, nonfinite = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        differ += memcmp(&y[r], &y2[r], 4) != 0;
+        nonfinite += !isfinite(y[r]);
+    }
+    ok = ok && differ == 0 && nonfinite == 0;
+    printf("%-5s %6u + %s %u x %u: parts rel_err %.2e, %.2e; blocks %u (%u); with epilogues %zu of %u rows "
+           "differ from two launches, %zu not finite %s\n",
+           ggml_type_name(c.type), c.rows, ggml_type_name(c.type2), c.rows2, c.cols, ea_err, eb_err, blocks,
+           want_blocks, differ, n, nonfinite, ok ? "ok" : "FAIL");
+    bad += !ok;
+
+    if (timed) { // copies of both matrices over 4x L2, so W streams from HBM
+        const size_t wb = ha.w_bytes + hb.w_bytes;
+        size_t k = std::max<size_t>(1, std::min<size_t>((4 * l2 + wb - 1) / wb, 64));
+        std::vector<uint8_t *> ca_w(k, dwa), cb_w(k, dwb);
+        for (size_t i = 1; i < k; i++) {
+            CUDA_CHECK(cudaMalloc(&ca_w[i], ha.w_alloc));
+            CUDA_CHECK(cudaMalloc(&cb_w[i], hb.w_alloc));
+            CUDA_CHECK(cudaMemcpy(ca_w[i], dwa, ha.w_alloc, cudaMemcpyDeviceToDevice));
+            CUDA_CHECK(cudaMemcpy(cb_w[i], dwb, hb.w_alloc, cudaMemcpyDeviceToDevice));
+        }
+        const size_t reps = std::max<size_t>(k, 20);
+        double t1 = time_rotated([&](size_t i) { cat(ca_w[i], cb_w[i], dy, &e1, &e2); }, k, reps, s);
+        double t2 = time_rotated([&](size_t i) { apart(ca_w[i], cb_w[i], dy2, &e1, &e2); }, k, reps, s);
+        printf("      one launch %.2f us, two launches %.2f us (%.0f GB/s against %.0f)\n", t1 * 1e6, t2 * 1e6,
+               (double)wb / t1 * 1e-9, (double)wb / t2 * 1e-9);
+        for (size_t i = 1; i < k; i++) {
+            CUDA_CHECK(cudaFree(ca_w[i]));
+            CUDA_CHECK(cudaFree(cb_w[i]));
+        }
+    }
+    CUDA_CHECK(cudaFree(dwa));
+    CUDA_CHECK(cudaFree(dwb));
+    CUDA_CHECK(cudaFree(dx));
+    CUDA_CHECK(cudaFree(dy));
+    CUDA_CHECK(cudaFree(dy2));
+    CUDA_CHECK(cudaFree(d_rs));
+    CUDA_CHECK(cudaFree(d_bias));
+    free(ha.w);
+    free(hb.w);
+    return bad;
+}
+
 static int run_emulate(const std::vector<gcase> &list)
 {
     int fails = 0, n = 0;
@@ -628,6 +796,24 @@ static int run_emulate(const std::vector<gcase> &list)
         const gcase &c = list[i];
         if ((uint64_t)c.rows * c.cols > 4096ull * 14336) // the down projection of an 8B at most
             continue;
+        if (c.type2) { // two matrices: the concatenation's emulation, part by part
+            const gcase ca = {c.type, c.rows, c.cols, 0, 0, 0}, cb = {c.type2, c.rows2, c.cols, 0, 0, 0};
+            host_case ha, hb;
+            host_case_make(&ha, ca, 1000 + i);
+            host_case_make(&hb, cb, 1000 + i);
+            std::vector<float> y(c.rows + c.rows2, NAN);
+            int rc = gemv_cat_emulate(c.type, c.rows, c.type2, c.rows2, c.cols, ha.w, hb.w, ha.x.data(), y.data());
+            double ea = rc == 0 ? rel_err(y.data(), ha.ref.data(), c.rows) : INFINITY;
+            double eb = rc == 0 ? rel_err(y.data() + c.rows, hb.ref.data(), c.rows2) : INFINITY;
+            int ok = passes(ea) && passes(eb);
+            printf("emulate %-5s %6u + %s %u x %u rel_err %.2e, %.2e %s\n", ggml_type_name(c.type), c.rows,
+                   ggml_type_name(c.type2), c.rows2, c.cols, ea, eb, ok ? "ok" : "FAIL");
+            fails += !ok;
+            n++;
+            free(ha.w);
+            free(hb.w);
+            continue;
+        }
         host_case h;
         host_case_make(&h, c, 1000 + i);
         std::vector<float> y(c.rows, NAN);
@@ -677,6 +863,11 @@ int main(int argc, char **argv)
     int fails = 0, n = 0;
     for (size_t i = 0; i < list.size(); i++) {
         const gcase &c = list[i];
+        if (c.type2) { // two matrices in one launch
+            fails += check_cat(c, 1 + i, s, (size_t)prop.l2CacheSize, !check_only);
+            n++;
+            continue;
+        }
         host_case h;
         host_case_make(&h, c, 1 + i);
         uint8_t *dw;
