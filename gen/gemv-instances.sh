@@ -114,38 +114,35 @@ if [ "$mode" != kernels ]; then
         echo "extern \"C\" int ${k}_int8x(void);"
         echo "extern \"C\" int ${k}_xq(void);"
     done
-    # dispatch FN "RETURN-TYPE SIGNATURE" "CALL ARGS" "UNUSED ARGS" "DEFAULT"
-    dispatch() {
+    # dispatch_fn KIND FN "RETURN-TYPE SIGNATURE" "CALL ARGS" "UNUSED ARGS" "DEFAULT":
+    # one C function that picks the instance by its shape; KIND: one (the
+    # single-matrix and pair instances) or cat (the concatenations)
+    dispatch_fn() {
+        kind=$1
+        shift
         echo
         echo "extern \"C\" $2"
         echo "{"
         printf '%s\n' "$list" | while read -r t r c p t2 r2; do
-            [ -n "$t" ] && [ "$t2" = - ] || continue
+            [ -n "$t" ] || continue
             T=$(echo "$t" | tr a-z A-Z)
-            pc="!pair"; [ "$p" = 1 ] && pc="pair"
-            echo "    if (type == GGML_TYPE_$T && rows == $r && cols == $c && $pc)"
-            echo "        return $(kname "$t" "$r" "$c" "$p" - 0)$1($3);"
-        done
-        echo "    $4"
-        echo "    return $5;"
-        echo "}"
-    }
-    # dispatch_cat FN "RETURN-TYPE SIGNATURE" "CALL ARGS" "UNUSED ARGS" "DEFAULT"
-    dispatch_cat() {
-        echo
-        echo "extern \"C\" $2"
-        echo "{"
-        printf '%s\n' "$list" | while read -r t r c p t2 r2; do
-            [ -n "$t" ] && [ "$t2" != - ] || continue
-            T=$(echo "$t" | tr a-z A-Z)
-            T2=$(echo "$t2" | tr a-z A-Z)
-            echo "    if (type == GGML_TYPE_$T && rows == $r && type2 == GGML_TYPE_$T2 && rows2 == $r2 && cols == $c)"
+            if [ "$kind" = cat ]; then
+                [ "$t2" != - ] || continue
+                T2=$(echo "$t2" | tr a-z A-Z)
+                echo "    if (type == GGML_TYPE_$T && rows == $r && type2 == GGML_TYPE_$T2 && rows2 == $r2 && cols == $c)"
+            else
+                [ "$t2" = - ] || continue
+                pc="!pair"; [ "$p" = 1 ] && pc="pair"
+                echo "    if (type == GGML_TYPE_$T && rows == $r && cols == $c && $pc)"
+            fi
             echo "        return $(kname "$t" "$r" "$c" "$p" "$t2" "$r2")$1($3);"
         done
         echo "    $4"
         echo "    return $5;"
         echo "}"
     }
+    dispatch() { dispatch_fn one "$@"; }
+    dispatch_cat() { dispatch_fn cat "$@"; }
     dispatch "" "int gemv_launch(uint32_t type, uint32_t rows, uint32_t cols, int pair, const void *w,
                              const float *x, float *y, const struct gemv_epi *epi, cudaStream_t s)" \
         "w, x, y, epi, s" "(void)type; (void)rows; (void)cols; (void)pair; (void)w; (void)x; (void)y; (void)epi; (void)s;" -1
