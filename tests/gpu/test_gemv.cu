@@ -363,29 +363,16 @@ static int launch(const gcase &c, const void *w, const float *x, float *y, cudaS
     return 0;
 }
 
-// Median seconds per launch, W streamed from HBM (copies rotated), with the
-// epilogue epi when not NULL (every launch of a decode step has one).
-static double time_case(const gcase &c, const host_case &h, const uint8_t *dw,
-                        const float *dx, float *dy, size_t l2, cudaStream_t s,
-                        const gemv_epi *epi = NULL)
+// Median seconds per launch over 5 replays of a CUDA graph of n launches,
+// fn(j) enqueuing one on copy j = i % k of the weights (after a warm-up).
+template <class F>
+static double time_rotated(F fn, size_t k, size_t n, cudaStream_t s)
 {
-    size_t k = (4 * l2 + h.w_bytes - 1) / h.w_bytes;
-    size_t free_b, total_b;
-    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    size_t kmax = (free_b / 2) / h.w_alloc;
-    k = std::max<size_t>(1, std::min<size_t>(std::min<size_t>(k, kmax), 256));
-    std::vector<uint8_t *> copies(k);
-    copies[0] = (uint8_t *)dw;
-    for (size_t i = 1; i < k; i++) {
-        CUDA_CHECK(cudaMalloc(&copies[i], h.w_alloc));
-        CUDA_CHECK(cudaMemcpy(copies[i], dw, h.w_alloc, cudaMemcpyDeviceToDevice));
-    }
-    size_t n = std::max<size_t>(k, 20);
     cudaGraph_t g;
     cudaGraphExec_t ge;
     CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     for (size_t i = 0; i < n; i++)
-        launch(c, copies[i % k], dx, dy, s, epi);
+        fn(i % k);
     CUDA_CHECK(cudaStreamEndCapture(s, &g));
     CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
     cudaEvent_t e0, e1;
@@ -406,9 +393,31 @@ static double time_case(const gcase &c, const host_case &h, const uint8_t *dw,
     CUDA_CHECK(cudaEventDestroy(e1));
     CUDA_CHECK(cudaGraphExecDestroy(ge));
     CUDA_CHECK(cudaGraphDestroy(g));
+    return median(t);
+}
+
+// Median seconds per launch, W streamed from HBM (copies rotated), with the
+// epilogue epi when not NULL (every launch of a decode step has one).
+static double time_case(const gcase &c, const host_case &h, const uint8_t *dw,
+                        const float *dx, float *dy, size_t l2, cudaStream_t s,
+                        const gemv_epi *epi = NULL)
+{
+    size_t k = (4 * l2 + h.w_bytes - 1) / h.w_bytes;
+    size_t free_b, total_b;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    size_t kmax = (free_b / 2) / h.w_alloc;
+    k = std::max<size_t>(1, std::min<size_t>(std::min<size_t>(k, kmax), 256));
+    std::vector<uint8_t *> copies(k);
+    copies[0] = (uint8_t *)dw;
+    for (size_t i = 1; i < k; i++) {
+        CUDA_CHECK(cudaMalloc(&copies[i], h.w_alloc));
+        CUDA_CHECK(cudaMemcpy(copies[i], dw, h.w_alloc, cudaMemcpyDeviceToDevice));
+    }
+    const double t = time_rotated([&](size_t j) { launch(c, copies[j], dx, dy, s, epi); }, k,
+                                  std::max<size_t>(k, 20), s);
     for (size_t i = 1; i < k; i++)
         CUDA_CHECK(cudaFree(copies[i]));
-    return median(t);
+    return t;
 }
 
 // The epilogue (kernels/gemv.h) on the case's weights and x: a plain shape
@@ -631,39 +640,6 @@ static int negative_checks(const gcase &c, const host_case &h, const std::vector
 }
 
 // ---- two matrices in one launch (gemv_launch_cat) -----------------------------
-
-// Median seconds per replay of `per` launches that rotate over k copies of
-// the weights (fn(i, copy) enqueues launch i on copy i % k).
-template <class F>
-static double time_rotated(F fn, size_t k, size_t n, cudaStream_t s)
-{
-    cudaGraph_t g;
-    cudaGraphExec_t ge;
-    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-    for (size_t i = 0; i < n; i++)
-        fn(i % k);
-    CUDA_CHECK(cudaStreamEndCapture(s, &g));
-    CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
-    CUDA_CHECK(cudaGraphLaunch(ge, s)); // warm-up
-    std::vector<double> t;
-    for (int r = 0; r < 5; r++) {
-        CUDA_CHECK(cudaEventRecord(e0, s));
-        CUDA_CHECK(cudaGraphLaunch(ge, s));
-        CUDA_CHECK(cudaEventRecord(e1, s));
-        CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        t.push_back(ms * 1e-3 / (double)n);
-    }
-    CUDA_CHECK(cudaEventDestroy(e0));
-    CUDA_CHECK(cudaEventDestroy(e1));
-    CUDA_CHECK(cudaGraphExecDestroy(ge));
-    CUDA_CHECK(cudaGraphDestroy(g));
-    return median(t);
-}
 
 // A "+ TYPE2 ROWS2" line: A (type, rows) and B (type2, rows2) in one launch.
 // Its output must equal, bit for bit, the two instances launched apart with
