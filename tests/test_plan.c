@@ -441,18 +441,24 @@ static void test_gemv_shapes(void)
     facts_free(&f);
 }
 
-/* gen/gemv-instances.sh with input "Q4_K 256 1024" and args: its exit
+/* gen/gemv-instances.sh with the one input line `line` and args: its exit
  * status; its stdout and stderr together in out. */
-static int run_instances(const char *args, char *out, size_t cap)
+static int run_list(const char *line, const char *args, char *out, size_t cap)
 {
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "printf 'Q4_K 256 1024\\n' | sh gen/gemv-instances.sh %s 2>&1", args);
+    snprintf(cmd, sizeof cmd, "printf '%s\\n' | sh gen/gemv-instances.sh %s 2>&1", line, args);
     FILE *p = popen(cmd, "r");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     size_t n = fread(out, 1, cap - 1, p);
     out[n] = 0;
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* the same with input "Q4_K 256 1024" */
+static int run_instances(const char *args, char *out, size_t cap)
+{
+    return run_list("Q4_K 256 1024", args, out, cap);
 }
 
 /* The generated instances take the plan's multiprocessor count (the one-wave
@@ -475,6 +481,32 @@ static void test_instances_sms(void)
     }
 }
 
+/* A concatenation line ("TYPE ROWS COLS + TYPE2 ROWS2") gives the instance
+ * and its entry in gemv_launch_cat; a malformed one, or one naming an
+ * unknown second type, is refused in one line, exit 1, for the kernels and
+ * the dispatch alike. */
+static void test_instances_cat(void)
+{
+    static char out[1 << 16];
+    CU_ASSERT_EQUAL(run_list("Q4_K 256 1024 + Q6_K 128", "dispatch", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "rows2 == 128 && cols == 1024)\n        return gemv_q4_k_256x1024_q6_k_128("));
+    CU_ASSERT_EQUAL(run_list("Q4_K 256 1024 + Q6_K 128", "kernels", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "gemv_cat<gemv_dec_q4_k, 256, gemv_dec_q6_k, 128, 1024>"));
+    static const char *const malformed[] = {"Q4_K 256 1024 + Q6_K", "Q4_K 256 1024 + Q6_K 0",
+                                            "Q4_K 256 1024 x Q6_K 128", "Q4_K 256 1024 + Q6_K 12x",
+                                            "Q4_K 256 1024 swiglu Q6_K 128"};
+    static const char *const modes[] = {"kernels", "dispatch"};
+    for (size_t m = 0; m < 2; m++) {
+        for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
+            CU_ASSERT_EQUAL(run_list(malformed[i], modes[m], out, sizeof out), 1);
+            CU_ASSERT_PTR_NOT_NULL(strstr(out, "gemv-instances.sh: stdin line 1: found \""));
+            CU_ASSERT_PTR_NOT_NULL(strstr(out, "expected TYPE ROWS COLS [swiglu | + TYPE2 ROWS2]"));
+        }
+        CU_ASSERT_EQUAL(run_list("Q4_K 256 1024 + Q9_Z 128", modes[m], out, sizeof out), 1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "gemv-instances.sh: type: found 'q9_z', expected one of"));
+    }
+}
+
 void suite_plan(void)
 {
     CU_pSuite s = CU_add_suite("plan", NULL, NULL);
@@ -490,4 +522,5 @@ void suite_plan(void)
     CU_add_test(s, "the bundled model", test_plan_bundled);
     CU_add_test(s, "GEMV shapes: fused Q|K|V, Q|K, gate|up", test_gemv_shapes);
     CU_add_test(s, "gemv-instances.sh: the SM count, bad ones refused", test_instances_sms);
+    CU_add_test(s, "gemv-instances.sh: concatenations, bad ones refused", test_instances_cat);
 }
