@@ -7,10 +7,12 @@
 # difference is what that kind costs in place, its gaps included.
 #
 #   sh bench/step-ablate.sh [SET...]     default: - qkv attn wo ffn down head
-# SET: a comma list of qkv attn wo ffn down head, or - (nothing left out).
+# SET: a comma list of qkv attn wo ffn down head, or - (nothing left out);
+# none alone: only the base and the VARIANTS.
 # VARIANTS="name=FLAGS;name=FLAGS": also builds strata with those compile-time
 # switches (as NVCCFLAGS and CFLAGS) and times each whole.
-# Runs on the synthetic Llama-3.1-8B Q4_K_M of bench/run.sh (8b-resident);
+# Runs on the synthetic Llama-3.1-8B Q4_K_M of bench/run.sh (8b-resident;
+# STRATA_ABLATE_MIX=q8_0 / q6_k / q4_0: its other mixes);
 # STRATA_ABLATE_PROMPT (default "-p Once") sets the context, e.g.
 # "--prompt-tokens 3968" for a long one.
 set -eu
@@ -35,10 +37,12 @@ tps() {
 }
 
 [ $# -gt 0 ] || set -- - qkv attn wo ffn down head
-base=$(tps build/bench-8b-resident/strata)
+[ "$*" != none ] || set --
+base=$(tps "$exe")
 printf '| left out | tok/s | ms/token | ms saved |\n|---|---|---|---|\n'
+awk -v b="$base" 'BEGIN { printf "| (base) | %.1f | %.3f | |\n", b, 1e3 / b }'
 for set in "$@"; do
-    t=$(tps build/bench-8b-resident/strata "$([ "$set" = - ] || echo "$set")")
+    t=$(tps "$exe" "$([ "$set" = - ] || echo "$set")")
     awk -v s="$set" -v t="$t" -v b="$base" \
         'BEGIN { printf "| %s | %.1f | %.3f | %.3f |\n", s, t, 1e3 / t, 1e3 / b - 1e3 / t }'
 done

@@ -3,11 +3,18 @@
 # strata built for it with compile-time switches.
 
 # prepare_8b LOG: bench/run.sh writes the model and the machine's profile
-# (a short run; its output to LOG); sets m to the model's path.
+# (a short run; its output to LOG); sets m to the model's path and exe to
+# the case's strata. STRATA_ABLATE_MIX (default q4_k_m; q8_0, q6_k, q4_0:
+# bench/run.sh's 8b-MIX cases) picks the synthetic 8B's quantization.
 prepare_8b() {
-    STRATA_BENCH_REPS=1 STRATA_BENCH_GEN=16 sh bench/run.sh 8b-resident >"$1" 2>&1 ||
+    mix=${STRATA_ABLATE_MIX:-q4_k_m}
+    bcase=8b-$mix
+    [ "$mix" != q4_k_m ] || bcase=8b-resident
+    STRATA_BENCH_REPS=1 STRATA_BENCH_GEN=16 sh bench/run.sh "$bcase" >"$1" 2>&1 ||
         { tail -20 "$1"; exit 1; }
-    m=${STRATA_BENCH_MODELS:-/tmp/strata-models}/llama-3.1-8b-q4_k_m-s${STRATA_BENCH_SEED:-1}.gguf
+    m=${STRATA_BENCH_MODELS:-/tmp/strata-models}/llama-3.1-8b-$mix-s${STRATA_BENCH_SEED:-1}.gguf
+    exe=build/bench-$bcase/strata
+    [ -x "$exe" ] || { tail -20 "$1"; exit 1; }
 }
 
 # build_variant DIR NVCCFLAGS CFLAGS: strata for $m as DIR/v/strata (the

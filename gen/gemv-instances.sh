@@ -106,6 +106,7 @@ if [ "$mode" != kernels ]; then
             echo "extern \"C\" int $k(const void *wa, const void *wb, const float *x, float *y, const gemv_epi *ea, const gemv_epi *eb, cudaStream_t s);"
             echo "extern \"C\" uint32_t ${k}_blocks(void);"
             echo "extern \"C\" int ${k}_emu(const void *wa, const void *wb, const float *x, float *y);"
+            echo "extern \"C\" int ${k}_int8x(void);"
             continue
         fi
         echo "extern \"C\" int $k(const void *w, const float *x, float *y, const gemv_epi *e, cudaStream_t s);"
@@ -188,6 +189,8 @@ EOF
         "(void)type; (void)rows; (void)type2; (void)rows2; (void)cols; (void)wa; (void)wb; (void)x; (void)y; (void)ea; (void)eb; (void)s;" -1
     dispatch_cat _blocks "uint32_t gemv_cat_blocks(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols)" \
         "" "(void)type; (void)rows; (void)type2; (void)rows2; (void)cols;" 0
+    dispatch_cat _int8x "int gemv_cat_int8_x(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols)" \
+        "" "(void)type; (void)rows; (void)type2; (void)rows2; (void)cols;" -1
     dispatch_cat _emu "int gemv_cat_emulate(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols,
                                   const void *wa, const void *wb, const float *x, float *y)" \
         "wa, wb, x, y" \

@@ -29,3 +29,9 @@ extern "C" int KNAME`'_emu(const void *wa, const void *wb, const float *x, float
     gemv_cat<DECA, ROWSA, DECB, ROWSB, COLS>::emulate(wa, wb, x, y);
     return 0;
 }
+
+// bit 0: A's part rounds x to int8 first, bit 1: B's (gemv_cat_int8_x)
+extern "C" int KNAME`'_int8x(void)
+{
+    return gemv_cat<DECA, ROWSA, DECB, ROWSB, COLS>::INT8X;
+}

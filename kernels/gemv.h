@@ -126,6 +126,10 @@ int gemv_launch_cat(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2
 /* That launch's blocks (A's, then B's), or 0 when there is none. */
 uint32_t gemv_cat_blocks(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols);
 
+/* Which parts round x to int8 first, as gemv_int8_x: bit 0 the first
+ * (type), bit 1 the second; -1 when there is no such instance. */
+int gemv_cat_int8_x(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols);
+
 /* Its computation on the CPU, as gemv_emulate; -1 when there is none. */
 int gemv_cat_emulate(uint32_t type, uint32_t rows, uint32_t type2, uint32_t rows2, uint32_t cols,
                      const void *wa, const void *wb, const float *x, float *y);

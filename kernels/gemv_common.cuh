@@ -1134,6 +1134,7 @@ struct gemv_cat {
     static const bool OK = A::REG && B::REG && !A::V5 && !B::V5 && A::THREADS == B::THREADS;
     static const int THREADS = A::THREADS;
     static const int BLOCKS = A::BLOCKS + B::BLOCKS;
+    static const int INT8X = (A::INT8X ? 1 : 0) | (B::INT8X ? 2 : 0);
 
     static __device__ __forceinline__ void body(const uint8_t *wa, const uint8_t *wb, const float *x,
                                                 float *y, const gemv_epi &ea, const gemv_epi &eb)

@@ -482,7 +482,7 @@ static void test_instances_sms(void)
 }
 
 /* A concatenation line ("TYPE ROWS COLS + TYPE2 ROWS2") gives the instance
- * and its entry in gemv_launch_cat; a malformed one, or one naming an
+ * and its entries in gemv_launch_cat and gemv_cat_int8_x; a malformed one, or one naming an
  * unknown second type, is refused in one line, exit 1, for the kernels and
  * the dispatch alike. */
 static void test_instances_cat(void)
@@ -490,6 +490,8 @@ static void test_instances_cat(void)
     static char out[1 << 16];
     CU_ASSERT_EQUAL(run_list("Q4_K 256 1024 + Q6_K 128", "dispatch", out, sizeof out), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "rows2 == 128 && cols == 1024)\n        return gemv_q4_k_256x1024_q6_k_128("));
+    // its parts' int8 rounding (gemv_cat_int8_x: test_gemv's references)
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "        return gemv_q4_k_256x1024_q6_k_128_int8x();"));
     CU_ASSERT_EQUAL(run_list("Q4_K 256 1024 + Q6_K 128", "kernels", out, sizeof out), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "gemv_cat<gemv_dec_q4_k, 256, gemv_dec_q6_k, 128, 1024>"));
     static const char *const malformed[] = {"Q4_K 256 1024 + Q6_K", "Q4_K 256 1024 + Q6_K 0",

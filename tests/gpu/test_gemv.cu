@@ -275,7 +275,10 @@ static double swiglu_ref(double g, double u)
     return g / (1.0 + exp(-g)) * u;
 }
 
-static void host_case_make(host_case *h, const gcase &c, uint64_t seed)
+// int8: whether the instance rounds x to int8 first; -1: ask gemv_int8_x (a
+// part of a concatenation asks gemv_cat_int8_x: its single instance may be
+// in no list)
+static void host_case_make(host_case *h, const gcase &c, uint64_t seed, int int8 = -1)
 {
     h->phys = c.pair ? 2 * c.rows : c.rows;
     h->row_bytes = ggml_row_size(c.type, c.cols);
@@ -293,7 +296,7 @@ static void host_case_make(host_case *h, const gcase &c, uint64_t seed)
     h->x.resize(c.cols);
     for (uint32_t i = 0; i < c.cols; i++)
         h->x[i] = rng_f32(&s, -1.0f, 1.0f);
-    h->int8 = gemv_int8_x(c.type, c.rows, c.cols, c.pair) == 1;
+    h->int8 = int8 >= 0 ? int8 == 1 : gemv_int8_x(c.type, c.rows, c.cols, c.pair) == 1;
     std::vector<float> xr = h->x;
     if (h->int8)
         gemv_round_x(h->x.data(), xr.data(), c.cols);
@@ -653,8 +656,9 @@ static int check_cat(const gcase &c, uint64_t seed, cudaStream_t s, size_t l2, b
     const gcase ca = {c.type, c.rows, c.cols, 0, 0, 0}, cb = {c.type2, c.rows2, c.cols, 0, 0, 0};
     const uint32_t n = c.rows + c.rows2;
     host_case ha, hb;
-    host_case_make(&ha, ca, seed);
-    host_case_make(&hb, cb, seed); // x depends on the seed only: the same x
+    const int i8 = gemv_cat_int8_x(c.type, c.rows, c.type2, c.rows2, c.cols);
+    host_case_make(&ha, ca, seed, i8 >= 0 ? i8 & 1 : -1);
+    host_case_make(&hb, cb, seed, i8 >= 0 ? (i8 >> 1) & 1 : -1); // x depends on the seed only: the same x
     int bad = 0;
     if (ha.x != hb.x) {
         printf("cat: the two parts' x differ (test defect) FAIL\n");
@@ -775,8 +779,9 @@ static int run_emulate(const std::vector<gcase> &list)
         if (c.type2) { // two matrices: the concatenation's emulation, part by part
             const gcase ca = {c.type, c.rows, c.cols, 0, 0, 0}, cb = {c.type2, c.rows2, c.cols, 0, 0, 0};
             host_case ha, hb;
-            host_case_make(&ha, ca, 1000 + i);
-            host_case_make(&hb, cb, 1000 + i);
+            const int i8 = gemv_cat_int8_x(c.type, c.rows, c.type2, c.rows2, c.cols);
+            host_case_make(&ha, ca, 1000 + i, i8 >= 0 ? i8 & 1 : -1);
+            host_case_make(&hb, cb, 1000 + i, i8 >= 0 ? (i8 >> 1) & 1 : -1);
             std::vector<float> y(c.rows + c.rows2, NAN);
             int rc = gemv_cat_emulate(c.type, c.rows, c.type2, c.rows2, c.cols, ha.w, hb.w, ha.x.data(), y.data());
             double ea = rc == 0 ? rel_err(y.data(), ha.ref.data(), c.rows) : INFINITY;
