@@ -117,11 +117,24 @@ static __host__ __device__ __forceinline__ gemv_qx_lane gemv_qx_lane_init(int la
 }
 
 // Q4_0: d (f16), qs[16]: element j < 16 low nibble of qs[j], j + 16 high.
+#ifndef GEMV_Q40_DP4A
+#define GEMV_Q40_DP4A 3
+#endif
+#ifndef GEMV_Q40_WO_NR
+#define GEMV_Q40_WO_NR 16
+#endif
 struct gemv_rdec_q4_0 {
     static const int STEP_BYTES = 32 * sizeof(block_q4_0);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
-    static const int DP4A = 0; // f32 x: int8 x measured slower (bench/NOTES.md, session 14)
-    static constexpr int nr(int rows, int nstep) { return 8; } // v4 run: 8 beat 4 and 2 on every shape
+    // int8 x only in the SwiGLU pairs (3), which read it as wo rounded it
+    // (gemv_epi.xq_in); rounded per warp everywhere it measured slower
+    // (bench/NOTES.md, session 14)
+    static const int DP4A = GEMV_Q40_DP4A;
+    // v4 run: 8 beat 4 and 2 on every shape; 16 for wo (rows <= 4096 of up
+    // to 4 steps), whose blocks then end whole 16-runs and round x for the
+    // pair: both together 381.5 -> 413.5 tok/s on an 8B Q4_0, either alone
+    // nothing (bench/NOTES.md, session 17)
+    static constexpr int nr(int rows, int nstep) { return nstep <= 4 && rows <= 4096 ? GEMV_Q40_WO_NR : 8; }
     typedef gemv_qx_lane lane_t;
     struct raw_t {
         uint32_t w[5];
@@ -150,6 +163,21 @@ GEMV_UNROLL
         float Sb = gemv_dot_codes16((q[0] >> 4) & M, (q[1] >> 4) & M, (q[2] >> 4) & M, (q[3] >> 4) & M, xb, sb, 8.0f);
         return cv_f16((r.w[0] >> L.sh) & 0xFFFF) * (Sa + Sb);
     }
+    // with x as int8 codes (gemv_rx): the nibbles are q + 8, so
+    // sum q x = d_x sum nibble * x_code - 8 (rounded run sum)
+    static __host__ __device__ __forceinline__ float dot_q8(const raw_t &r, const lane_t &L, const gemv_rx &v)
+    {
+        const uint32_t M = 0x0F0F0F0Fu;
+        int ia = 0, ib = 0;
+GEMV_UNROLL
+        for (int k = 0; k < 4; k++) {
+            const uint32_t q = gemv_funnel(r.w[k], r.w[k + 1], L.sh + 16);
+            ia = gemv_dp4a(q & M, v.qa[k], ia);
+            ib = gemv_dp4a((q >> 4) & M, v.qb[k], ib);
+        }
+        const float Sa = fmaf(v.da, (float)ia, -8.0f * v.sa), Sb = fmaf(v.db, (float)ib, -8.0f * v.sb);
+        return cv_f16((r.w[0] >> L.sh) & 0xFFFF) * (Sa + Sb);
+    }
 };
 template <>
 struct gemv_reg_of<gemv_dec_q4_0> {
@@ -157,11 +185,22 @@ struct gemv_reg_of<gemv_dec_q4_0> {
 };
 
 // Q8_0: d (f16), qs[32] int8 (sign bit flipped: the byte q + 128).
+#ifndef GEMV_Q80_DP4A
+#define GEMV_Q80_DP4A 3
+#endif
+#ifndef GEMV_Q80_WO_NR
+#define GEMV_Q80_WO_NR 16
+#endif
 struct gemv_rdec_q8_0 {
     static const int STEP_BYTES = 32 * sizeof(block_q8_0);
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
-    static const int DP4A = 0; // f32 x: int8 x measured slower (bench/NOTES.md, session 14)
-    static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : 4; } // v4 run
+    // int8 x only in the SwiGLU pairs, as Q4_0 (there: 8B Q8_0 287.0 ->
+    // 302.8 tok/s with wo at 16 rows; 288.4 with the pair rounding x itself)
+    static const int DP4A = GEMV_Q80_DP4A;
+    static constexpr int nr(int rows, int nstep)
+    {
+        return nstep <= 4 && rows <= 4096 ? GEMV_Q80_WO_NR : nstep <= 4 ? 8 : 4; // v4 run
+    }
     typedef gemv_qx_lane lane_t;
     struct raw_t {
         uint32_t w[9];
@@ -189,6 +228,17 @@ GEMV_UNROLL
         float s = gemv_dot_bytes(q[0], q[1], xa, B) + gemv_dot_bytes(q[2], q[3], xa + 8, B);
         s += gemv_dot_bytes(q[4], q[5], xb, B) + gemv_dot_bytes(q[6], q[7], xb + 8, B);
         return cv_f16((r.w[0] >> L.sh) & 0xFFFF) * s;
+    }
+    // with x as int8 codes (gemv_rx): the bytes are q itself, signed
+    static __host__ __device__ __forceinline__ float dot_q8(const raw_t &r, const lane_t &L, const gemv_rx &v)
+    {
+        int ia = 0, ib = 0;
+GEMV_UNROLL
+        for (int k = 0; k < 4; k++) {
+            ia = gemv_dp4a(gemv_funnel(r.w[k], r.w[k + 1], L.sh + 16), v.qa[k], ia);
+            ib = gemv_dp4a(gemv_funnel(r.w[k + 4], r.w[k + 5], L.sh + 16), v.qb[k], ib);
+        }
+        return cv_f16((r.w[0] >> L.sh) & 0xFFFF) * fmaf(v.da, (float)ia, v.db * (float)ib);
     }
 };
 template <>

@@ -13,9 +13,11 @@
  * tensors up to 256 bytes). x: cols floats, y: rows floats, device memory;
  * y must not overlap x or W. Accumulation is f32 (products of the exactly
  * decoded weight and x, fused multiply-adds). Where gemv_int8_x says so
- * (Q4_K rows of 1024-column multiples, and Q6_K rows of 12+ of them: the
- * down projections, whose blocks round x once into shared memory) the
- * kernel first rounds x to int8
+ * (Q4_K rows of 1024-column multiples, Q6_K rows of 12+ of them: the
+ * down projections, whose blocks round x once into shared memory, and the
+ * Q4_0 and Q8_0 SwiGLU pairs of such rows, which read x as wo rounded it
+ * where wo's blocks end whole 16-runs: xq_in below) the kernel first
+ * rounds x to int8
  * per 16 elements (scale max|x| / 127; gemv_round_x gives the rounded
  * vector) and sums exact integer products (dp4a): y is then W round(x)
  * within f32 rounding, and the rounding itself moves y by ~4e-3 relative

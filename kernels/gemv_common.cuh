@@ -681,7 +681,9 @@ struct gemv_rx {
 
 // Where int8 x pays (R::DP4A): 1, rounded per warp and step (Q4_K); 2, only
 // where a block rounds x once into shared memory (v5, gemv_xq_fill: Q6_K,
-// whose code assembly leaves less to save than the rounding costs per warp).
+// whose code assembly leaves less to save than the rounding costs per warp);
+// 3, only in the SwiGLU pairs on v4, whose x wo's epilogue rounds where its
+// blocks end whole 16-runs (gemv_epi.xq_in; gemv_int8_pick).
 template <class R>
 __host__ __device__ constexpr bool gemv_i8_default()
 {
@@ -795,8 +797,9 @@ GEMV_UNROLL
         cur[i] = nxt[i];
 }
 
-// grid: C::BLOCKS; block: C::THREADS; no dynamic shared memory.
-template <class R, int ROWS, int COLS, bool PAIR>
+// grid: C::BLOCKS; block: C::THREADS; no dynamic shared memory. I8: x
+// rounded to int8 (gemv_int8_pick), by each warp or by its producer (xq_in).
+template <class R, int ROWS, int COLS, bool PAIR, bool I8>
 __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
                                                      const float *__restrict__ x,
                                                      float *__restrict__ y, const gemv_epi &e, const int bid)
@@ -834,11 +837,11 @@ GEMV_UNROLL
         if (s + C::WPB < C::NSTEP)
             load(nxt, s + C::WPB);
         gemv_rx xv;
-        if (gemv_i8_default<R>() && e.xq_in) // rounded by x's producer: the same bits
+        if (I8 && e.xq_in) // rounded by x's producer: the same bits
             gemv_rx_xq<COLS>(e.xq_in, s * 1024, L.xa, L.xb, xv);
         else
-            gemv_rx_prep<R>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
-        gemv_reg_step<R, C::NR, gemv_i8_default<R>()>(acc, cur, nxt, xv, L);
+            gemv_rx_prep<R, I8>(x + (unsigned)s * 1024u, L.xa, L.xb, xv);
+        gemv_reg_step<R, C::NR, I8>(acc, cur, nxt, xv, L);
     }
 
     gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin, bid);
@@ -1045,13 +1048,13 @@ struct gemv_v5_pick<R, true, NSTEP> {
     static const bool value =
         GEMV_V5 == 2 || (GEMV_V5 == 1 && R::V5_MIN_STEPS > 0 && NSTEP >= R::V5_MIN_STEPS);
 };
-template <class R, bool REG, bool V5>
+template <class R, bool REG, bool V5, bool PAIR>
 struct gemv_int8_pick {
     static const bool value = false;
 };
-template <class R, bool V5>
-struct gemv_int8_pick<R, true, V5> {
-    static const bool value = GEMV_DP4A && (R::DP4A == 1 || (R::DP4A == 2 && V5));
+template <class R, bool V5, bool PAIR>
+struct gemv_int8_pick<R, true, V5, PAIR> {
+    static const bool value = GEMV_DP4A && (R::DP4A == 1 || (R::DP4A == 2 && V5) || (R::DP4A == 3 && PAIR && !V5));
 };
 // gemv_epi.xq_out needs a v4 block ending one whole 16-run (gemv_epi_xq)
 template <class C, bool V4>
@@ -1072,7 +1075,7 @@ struct gemv_path {
     typedef typename std::conditional<REG, typename gemv_reg_of<D>::type, D>::type R;
     static const bool V5 = gemv_v5_pick<R, REG, COLS / 1024>::value;
     // x rounded to int8 per 16 (gemv_q8_16) before the products
-    static const bool INT8X = gemv_int8_pick<R, REG, V5>::value;
+    static const bool INT8X = gemv_int8_pick<R, REG, V5, PAIR>::value;
     typedef typename std::conditional<V5, gemv_wcfg<R, ROWS, REG ? COLS : 1024, PAIR, INT8X>,
                                       gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>>::type RC;
     typedef typename std::conditional<REG, RC, gemv_cfg<D, ROWS, COLS, PAIR>>::type C;
@@ -1090,7 +1093,7 @@ struct gemv_path {
         if constexpr (V5)
             gemv_body_warp<R, ROWS, COLS, PAIR, INT8X>(w, x, y, e, bid);
         else if constexpr (REG)
-            gemv_body_reg<R, ROWS, COLS, PAIR>(w, x, y, e, bid);
+            gemv_body_reg<R, ROWS, COLS, PAIR, INT8X>(w, x, y, e, bid);
         else
             gemv_body<D, ROWS, COLS, PAIR>(w, x, y, e, bid);
     }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -458,6 +459,51 @@ static void test_e2e_errors(void)
     free(r);
 }
 
+/* strata-plan --out DIR makes DIR and DIR/gen where missing (the parent
+ * must exist: else one line naming the directory, exit 1). */
+static void test_e2e_plan_out(void)
+{
+    const char *b = strata_bin();
+    char plan_bin[4096] = "";
+    if (b) { // the directory of strata, with its slash
+        const char *slash = strrchr(b, '/');
+        snprintf(plan_bin, sizeof plan_bin, "%.*sstrata-plan", slash ? (int)(slash - b + 1) : 0, b);
+    }
+    if (!b || access(plan_bin, X_OK) != 0) {
+        test_skip("cli/e2e plan --out", "no strata-plan next to the strata binary (set STRATA_BIN)");
+        return;
+    }
+    char tmp[] = "/tmp/strata-plan-out-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(tmp));
+    char out[4200], list[4300], deep[4200];
+    snprintf(out, sizeof out, "%s/plan", tmp);
+    snprintf(list, sizeof list, "%s/gen/gemv.list", out);
+    snprintf(deep, sizeof deep, "%s/no/such/plan", tmp);
+    static struct run_result r;
+    char *ok_args[] = {"--profile", "profiles/h100-80g.profile", "--synth", "llama-3.2-1b-q4_k_m",
+                       "--out", out, NULL};
+    run_strata(plan_bin, ok_args, &r);
+    CU_ASSERT_EQUAL(r.status, 0);
+    struct stat st;
+    CU_ASSERT_TRUE(stat(list, &st) == 0 && st.st_size > 0);
+    char *bad_args[] = {"--profile", "profiles/h100-80g.profile", "--synth", "llama-3.2-1b-q4_k_m",
+                        "--out", deep, NULL};
+    run_strata(plan_bin, bad_args, &r);
+    CU_ASSERT_EQUAL(r.status, 1);
+    CU_ASSERT_EQUAL(count_lines(r.err), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "/no/such/plan: cannot create"));
+    static const char *const files[] = {"plan.txt", "gen/plan.m4", "gen/tensors.m4", "gen/gemv.list"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char f[4400];
+        snprintf(f, sizeof f, "%s/%s", out, files[i]);
+        unlink(f);
+    }
+    snprintf(list, sizeof list, "%s/gen", out);
+    rmdir(list);
+    rmdir(out);
+    CU_ASSERT_EQUAL(rmdir(tmp), 0); // nothing else was written
+}
+
 void suite_cli(void)
 {
     CU_pSuite s = CU_add_suite("cli", NULL, NULL);
@@ -472,4 +518,5 @@ void suite_cli(void)
     CU_add_test(s, "e2e: STRATA_STREAM_TEST tiers, stream type, errors", test_e2e_stream_env);
     CU_add_test(s, "e2e: tokenize", test_e2e_tokenize);
     CU_add_test(s, "e2e: errors", test_e2e_errors);
+    CU_add_test(s, "e2e: strata-plan --out makes its directories", test_e2e_plan_out);
 }

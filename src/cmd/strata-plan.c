@@ -7,9 +7,11 @@
  *   DIR/gen/gemv.list   "TYPE ROWS COLS [swiglu | + TYPE2 ROWS2]" per GEMV shape the model needs,
  *                       sorted, unique (ROWS = outputs = ne[1], COLS = ne[0])
  * Errors: one line "strata-plan: FILE: FIELD: found X, expected Y", exit 1. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "facts.h"
 #include "plan.h"
@@ -70,13 +72,24 @@ static void put_c_string(FILE *o, const char *s)
     fputc('"', o);
 }
 
+// DIR/file for writing; DIR and DIR/gen are made where missing (the
+// parent of DIR must exist)
 static FILE *open_out(const char *dir, const char *file, struct st_err *err)
 {
     char path[4096];
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        st_errmsg(err, "%s: cannot create: %s", dir, strerror(errno));
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/gen", dir);
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        st_errmsg(err, "%s: cannot create: %s", path, strerror(errno));
+        return NULL;
+    }
     snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *o = fopen(path, "w");
     if (!o)
-        st_errmsg(err, "%s: cannot create", path);
+        st_errmsg(err, "%s: cannot create: %s", path, strerror(errno));
     return o;
 }
 

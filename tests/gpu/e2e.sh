@@ -194,24 +194,27 @@ for m in $models; do
         done ;;
     esac
 done
-# A synthetic Q4_K_M llama (strata-synth: random weights, 8 small blocks),
-# the benchmark models' mix: its blocks with a Q6_K V run Q|K as one GEMV
-# and V alone, which no shared model has, and its Q4_K rows of 1024 take
-# the int8-x GEMVs (kernels/gemv.h), so its tokens are not the f32 CPU
-# engine's (they part at token 7): its logits are compared with a bound
-# (measured 1.1e-2 after 150 tokens: each int8-x GEMV moves its output by
-# 3-6e-3, test_gemv), and the GPU's variants (streamed, without PDL) must
-# give the GPU's own tokens.
+# Synthetic llamas (strata-synth: random weights, 8 small blocks) of the
+# benchmark models' mixes. Q4_K_M: its blocks with a Q6_K V run Q|K and V
+# in one launch, which no shared model has, and its Q4_K rows of 1024 take
+# the int8-x GEMVs (kernels/gemv.h); Q4_0 and Q8_0: wo rounds x to int8 for
+# the int8-x gate|up pair (gemv_epi.xq_out / xq_in). So their tokens are
+# not the f32 CPU engine's (Q4_K_M's part at token 7): their logits are
+# compared with a bound (Q4_K_M measured 1.1e-2 after 150 tokens: each
+# int8-x GEMV moves its output by 3-6e-3, test_gemv), and the GPU's
+# variants (streamed, without PDL) must give the GPU's own tokens.
 synth=$(dirname "$cpu")/strata-synth
-if "$synth" --layers 8 --dim 1024 --heads 8 --kv-heads 2 --ffn 2048 --vocab 4096 --ctx 512 \
-    --type q4_k_m --seed 3 -o "$tmp/synth.gguf" --quiet 2>"$tmp/synth.err"; then
-    run_logits "synth-q4_k_m logits, GEMV (int8 x), 150 tokens" "$tmp/synth.gguf" 3e-2 150 STRATA_PREFILL_GEMV=1
-    run_gpu_pair "synth-q4_k_m streamed = resident (GPU)" "$tmp/synth.gguf" STRATA_STREAM_TEST=odd:2
-    run_gpu_pair "synth-q4_k_m no programmatic launch = with (GPU)" "$tmp/synth.gguf" STRATA_NO_PDL=1
-else
-    printf '%-58s FAIL (%s)\n' "synth-q4_k_m: strata-synth" "$(head -n 1 "$tmp/synth.err")"
-    fail=$((fail + 1))
-fi
+for mix in q4_k_m q4_0 q8_0; do
+    if "$synth" --layers 8 --dim 1024 --heads 8 --kv-heads 2 --ffn 2048 --vocab 4096 --ctx 512 \
+        --type $mix --seed 3 -o "$tmp/synth.gguf" --quiet 2>"$tmp/synth.err"; then
+        run_logits "synth-$mix logits, GEMV (int8 x), 150 tokens" "$tmp/synth.gguf" 3e-2 150 STRATA_PREFILL_GEMV=1
+        run_gpu_pair "synth-$mix streamed = resident (GPU)" "$tmp/synth.gguf" STRATA_STREAM_TEST=odd:2
+        run_gpu_pair "synth-$mix no programmatic launch = with (GPU)" "$tmp/synth.gguf" STRATA_NO_PDL=1
+    else
+        printf '%-58s FAIL (%s)\n' "synth-$mix: strata-synth" "$(head -n 1 "$tmp/synth.err")"
+        fail=$((fail + 1))
+    fi
+done
 # No allocation after start-up: the same counts for 4 and for 64 tokens,
 # resident and streamed (tests/gpu/alloc_count.cu wraps every allocator).
 for mode in "" odd:2; do
