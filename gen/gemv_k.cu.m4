@@ -208,6 +208,7 @@ struct gemv_rdec_q4_k {
     {
         return nstep <= 4 ? (nstep == 4 && rows <= 4096 ? 16 : 8) : nstep >= 12 ? 8 : 4;
     }
+    static constexpr int rg(int rows, int nstep) { return 1; } // row groups a block (gemv_rcfg)
     typedef gemv_k4_lane lane_t;
     struct raw_t {
         uint4 h, q;
@@ -260,6 +261,7 @@ struct gemv_rdec_q5_k {
     static const int V5_MIN_STEPS = 0; // v4 everywhere (gemv_v5_pick)
     static const int DP4A = 0; // f32 x (gemv_i8_default)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 ? 8 : nstep >= 12 && rows / 4 < GEMV_SMS * 8 ? 2 : 4; }
+    static constexpr int rg(int rows, int nstep) { return 1; } // row groups a block (gemv_rcfg)
     typedef gemv_k4_lane lane_t;
     struct raw_t {
         uint4 h, qh, q;
@@ -300,6 +302,9 @@ struct gemv_reg_of<gemv_dec_q5_k> {
     typedef gemv_rdec_q5_k type;
 };
 
+#ifndef GEMV_Q6K_XQ
+#define GEMV_Q6K_XQ 1 // wo gives the pair int8 x (rg, DP4A 4); 0: neither
+#endif
 // Q6_K: 210-byte super-blocks, only 2-byte aligned (super-block sb of a
 // step starts at 210 sb: byte 2 (sb & 1) of a 4-byte word), so 4-byte
 // loads and a funnel shift. Lane j: h = j / 4, u = (j / 2) % 2,
@@ -311,9 +316,20 @@ struct gemv_rdec_q6_k {
     static const int V5_MIN_STEPS = GEMV_Q6K_V5_STEPS; // down projections: v5 (gemv_v5_pick)
     // int8 x rounded per warp measured slower here (down 26.7 -> 29.4 us,
     // head 178 -> 184: the code extraction stays, the rounding of x adds);
-    // 2: only where the block rounds x once (v5, gemv_xq_fill)
-    static const int DP4A = 2;
+    // 2: only where the block rounds x once (v5, gemv_xq_fill); 4: and in
+    // the gate|up pairs, which read it as wo rounded it
+    static const int DP4A = GEMV_Q6K_XQ ? 4 : 2;
     static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < GEMV_SMS * 8 ? 2 : 4; }
+    // 4 row groups of 4 rows a block for wo (rows <= 4096 of up to 4
+    // steps): blocks of 16 rows round x for the gate|up pair (gemv_epi.xq_out),
+    // which then takes it as int8 (DP4A); 13 words a row leave no room for
+    // 16 rows a warp (bench/NOTES.md, session 17)
+    // (not the 1024 rows of an 8B's K or V: a Q6_K V shares its launch with
+    // a Q4_K Q|K of 4-warp blocks, gemv_cat)
+    static constexpr int rg(int rows, int nstep)
+    {
+        return GEMV_Q6K_XQ && nstep <= 4 && rows > 1024 && rows <= 4096 && rows % 16 == 0 ? 4 : 1;
+    }
     struct lane_t {
         int xa, xb;
         unsigned ql, qh, sc, d; // 4-byte aligned word offsets in the step

@@ -135,6 +135,7 @@ struct gemv_rdec_q4_0 {
     // pair: both together 381.5 -> 413.5 tok/s on an 8B Q4_0, either alone
     // nothing (bench/NOTES.md, session 17)
     static constexpr int nr(int rows, int nstep) { return nstep <= 4 && rows <= 4096 ? GEMV_Q40_WO_NR : 8; }
+    static constexpr int rg(int rows, int nstep) { return 1; } // row groups a block (gemv_rcfg)
     typedef gemv_qx_lane lane_t;
     struct raw_t {
         uint32_t w[5];
@@ -201,6 +202,7 @@ struct gemv_rdec_q8_0 {
     {
         return nstep <= 4 && rows <= 4096 ? GEMV_Q80_WO_NR : nstep <= 4 ? 8 : 4; // v4 run
     }
+    static constexpr int rg(int rows, int nstep) { return 1; } // row groups a block (gemv_rcfg)
     typedef gemv_qx_lane lane_t;
     struct raw_t {
         uint32_t w[9];

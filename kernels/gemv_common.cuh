@@ -197,6 +197,13 @@ GEMV_HD uint2 gemv_ld64(const uint8_t *p) // any alignment
 #ifndef GEMV_WPB
 #define GEMV_WPB 4 // warps per block when blocks are plentiful
 #endif
+#ifndef GEMV_RG_WPS
+// warps a row group where a block has several (gemv_rcfg RG; 0: as
+// without): 1 holds the Q6_K wo of an 8B (4 groups of 4 rows, 4 steps) in
+// 128 threads at 156 registers, three blocks an SM, one wave; 4 would
+// take 512 threads, one block an SM, and spill at the 128 registers left
+#define GEMV_RG_WPS 1
+#endif
 #ifndef GEMV_WPB_EVEN
 #define GEMV_WPB_EVEN 1 // warps per block: a divisor of the steps where one is near
 #endif
@@ -285,11 +292,14 @@ GEMV_HD uint64_t gemv_step_byte(int r, int s)
 }
 
 // The block's end: each warp reduces its lanes' sums acc[NR] into
-// part[warp][NR]; warp 0 adds the warps' rows and runs the epilogue.
-template <int NR, int WPB, int H, bool PAIR, int ROWS>
+// part[warp][NR]; warp 0 adds the warps' rows and runs the epilogue. RG
+// row groups of NR rows (not pairs): warps [g WPS, (g + 1) WPS) hold group
+// g, whose rows are lanes [g NR, (g + 1) NR) of the epilogue (H = RG NR).
+template <int NR, int WPB, int H, bool PAIR, int ROWS, int RG = 1>
 __device__ __forceinline__ void gemv_block_end(const float *acc, float (*part)[NR], float *y,
                                                const gemv_epi &e, const gemv_epi_in &p, int bid)
 {
+    static_assert(RG == 1 || (!PAIR && H == RG * NR && H <= 32 && WPB % RG == 0), "gemv: row groups");
 GEMV_UNROLL
     for (int i = 0; i < NR; i++) {
         float v = warp_sum(acc[i]);
@@ -301,10 +311,11 @@ GEMV_UNROLL
         return;
     const int lane = threadIdx.x;
     float v = 0.0f;
-    if (lane < NR) {
+    if (lane < RG * NR) {
+        const int WPS = WPB / RG, g = lane / NR, i = lane % NR;
 GEMV_UNROLL
-        for (int k = 0; k < WPB; k++)
-            v += part[k][lane];
+        for (int k = 0; k < WPS; k++)
+            v += part[g * WPS + k][i];
     }
     gemv_epilogue(v, lane, H, PAIR, bid * H, ROWS, y, e, p, bid);
 }
@@ -596,12 +607,19 @@ struct gemv_rcfg {
     typedef gemv_rowmap<NR, ROWS, PAIR> M;
     static const int NSTEP = COLS / 1024;
     static const int RB = NSTEP * R::STEP_BYTES; // bytes per row
-    static const int BLOCKS = M::BLOCKS;
+    // Row groups a block (R::rg; not for pairs): a block's H = RG * M::H
+    // rows, so a decoder of few rows a warp can still end whole 16-runs
+    // and round its output for the next GEMV (gemv_epi.xq_out)
+    static const int RG = PAIR ? 1 : R::rg(GEMV_PHYS_ROWS(ROWS, PAIR), NSTEP);
+    static const int H = RG * M::H;
+    static_assert(RG == 1 || ROWS % H == 0, "gemv: row groups need whole blocks (no group past the end)");
+    static const int BLOCKS = (ROWS + H - 1) / H;
     // Long rows (down projections) over fewer warps: each warp then streams
     // several steps, not one or two (Q4_K 4096x14336: 2 warps 16.9 us, 7
     // warps 20.3; bench/NOTES.md, session 11).
-    static const int WPB0 = NSTEP >= 12 ? GEMV_WPB / 2 : BLOCKS < GEMV_SMS * 8 ? 2 * GEMV_WPB : GEMV_WPB;
-    static const int WPB = gemv_even_wpb(WPB0, NSTEP);
+    static const int WPB0 = NSTEP >= 12 ? GEMV_WPB / 2 : M::BLOCKS < GEMV_SMS * 8 ? 2 * GEMV_WPB : GEMV_WPB;
+    static const int WPS = gemv_even_wpb(RG > 1 && GEMV_RG_WPS ? GEMV_RG_WPS : WPB0, NSTEP); // warps a row group
+    static const int WPB = RG * WPS;
     static const int THREADS = 32 * WPB;
     static const size_t SMEM = 0;
 };
@@ -683,7 +701,8 @@ struct gemv_rx {
 // where a block rounds x once into shared memory (v5, gemv_xq_fill: Q6_K,
 // whose code assembly leaves less to save than the rounding costs per warp);
 // 3, only in the SwiGLU pairs on v4, whose x wo's epilogue rounds where its
-// blocks end whole 16-runs (gemv_epi.xq_in; gemv_int8_pick).
+// blocks end whole 16-runs (gemv_epi.xq_in; gemv_int8_pick); 4: 2, and 3
+// where wo can give (Q6_K: up to 4 steps, R::rg).
 template <class R>
 __host__ __device__ constexpr bool gemv_i8_default()
 {
@@ -810,10 +829,14 @@ __device__ __forceinline__ void gemv_body_reg(const uint8_t *__restrict__ w,
     __shared__ float part[C::WPB][C::NR];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int out0 = bid * M::H;
+    const int out0 = bid * C::H;               // the block's rows
+    // this warp's row group's rows (RG 1: the block's; spelled apart so
+    // the compiler keeps them uniform: 115 -> 195 registers otherwise)
+    const int g0 = C::RG == 1 ? out0 : out0 + warp / C::WPS * M::H;
     const typename R::lane_t L = R::lane_init(lane);
-    const uint8_t *base = w + (size_t)out0 * C::RB; // 64-bit once; steps add 32-bit offsets
-    const int nvalid = ROWS - out0 < M::H ? ROWS - out0 : M::H;
+    // row groups: whole (gemv_rcfg), so every row is valid
+    const int nvalid = C::RG == 1 && ROWS - out0 < M::H ? ROWS - out0 : M::H;
+    const uint8_t *base = w + (size_t)g0 * C::RB; // 64-bit once; steps add 32-bit offsets
 
     float acc[C::NR];
     raw_t cur[C::NR], nxt[C::NR];
@@ -826,16 +849,16 @@ GEMV_UNROLL
     };
 
     pdl_release();
-    int s = warp;
+    int s = C::RG == 1 ? warp : warp % C::WPS;
     if (s < C::NSTEP)
         load(cur, s);
     pdl_wait(); // x and the epilogue's buffers: the predecessor's output
     gemv_epi_in pin = {};
     if (warp == 0) // the whole warp: gemv_epi_scale shuffles
-        pin = gemv_epi_load(lane, M::H, out0, ROWS, e, gemv_epi_scale(e, COLS, lane));
-    for (; s < C::NSTEP; s += C::WPB) {
-        if (s + C::WPB < C::NSTEP)
-            load(nxt, s + C::WPB);
+        pin = gemv_epi_load(lane, C::H, out0, ROWS, e, gemv_epi_scale(e, COLS, lane));
+    for (; s < C::NSTEP; s += C::WPS) {
+        if (s + C::WPS < C::NSTEP)
+            load(nxt, s + C::WPS);
         gemv_rx xv;
         if (I8 && e.xq_in) // rounded by x's producer: the same bits
             gemv_rx_xq<COLS>(e.xq_in, s * 1024, L.xa, L.xb, xv);
@@ -844,7 +867,7 @@ GEMV_UNROLL
         gemv_reg_step<R, C::NR, I8>(acc, cur, nxt, xv, L);
     }
 
-    gemv_block_end<C::NR, C::WPB, M::H, PAIR, ROWS>(acc, part, y, e, pin, bid);
+    gemv_block_end<C::NR, C::WPB, C::H, PAIR, ROWS, C::RG>(acc, part, y, e, pin, bid);
     trace_end();
 }
 
@@ -1048,13 +1071,15 @@ struct gemv_v5_pick<R, true, NSTEP> {
     static const bool value =
         GEMV_V5 == 2 || (GEMV_V5 == 1 && R::V5_MIN_STEPS > 0 && NSTEP >= R::V5_MIN_STEPS);
 };
-template <class R, bool REG, bool V5, bool PAIR>
+template <class R, bool REG, bool V5, bool PAIR, int NSTEP>
 struct gemv_int8_pick {
     static const bool value = false;
 };
-template <class R, bool V5, bool PAIR>
-struct gemv_int8_pick<R, true, V5, PAIR> {
-    static const bool value = GEMV_DP4A && (R::DP4A == 1 || (R::DP4A == 2 && V5) || (R::DP4A == 3 && PAIR && !V5));
+// (4: the pairs of up to 4 steps, whose wo can give: R::rg)
+template <class R, bool V5, bool PAIR, int NSTEP>
+struct gemv_int8_pick<R, true, V5, PAIR, NSTEP> {
+    static const bool value = GEMV_DP4A && (R::DP4A == 1 || (R::DP4A == 2 && V5) || (R::DP4A == 3 && PAIR && !V5) ||
+                                            (R::DP4A == 4 && (V5 || (PAIR && NSTEP <= 4))));
 };
 // gemv_epi.xq_out needs a v4 block ending one whole 16-run (gemv_epi_xq)
 template <class C, bool V4>
@@ -1063,7 +1088,7 @@ struct gemv_xq_gives {
 };
 template <class C>
 struct gemv_xq_gives<C, true> {
-    static const bool value = C::M::H == 16;
+    static const bool value = C::H == 16;
 };
 template <class D, int ROWS, int COLS, bool PAIR>
 struct gemv_path {
@@ -1075,7 +1100,7 @@ struct gemv_path {
     typedef typename std::conditional<REG, typename gemv_reg_of<D>::type, D>::type R;
     static const bool V5 = gemv_v5_pick<R, REG, COLS / 1024>::value;
     // x rounded to int8 per 16 (gemv_q8_16) before the products
-    static const bool INT8X = gemv_int8_pick<R, REG, V5, PAIR>::value;
+    static const bool INT8X = gemv_int8_pick<R, REG, V5, PAIR, COLS / 1024>::value;
     typedef typename std::conditional<V5, gemv_wcfg<R, ROWS, REG ? COLS : 1024, PAIR, INT8X>,
                                       gemv_rcfg<R, ROWS, REG ? COLS : 1024, PAIR>>::type RC;
     typedef typename std::conditional<REG, RC, gemv_cfg<D, ROWS, COLS, PAIR>>::type C;

@@ -198,14 +198,19 @@ done
 # benchmark models' mixes. Q4_K_M: its blocks with a Q6_K V run Q|K and V
 # in one launch, which no shared model has, and its Q4_K rows of 1024 take
 # the int8-x GEMVs (kernels/gemv.h); Q4_0 and Q8_0: wo rounds x to int8 for
-# the int8-x gate|up pair (gemv_epi.xq_out / xq_in). So their tokens are
+# the int8-x gate|up pair (gemv_epi.xq_out / xq_in); Q6_K the same with wo
+# in row groups (4 of 4 rows a block), which needs rows over 1024 (dim
+# 2048, 4 blocks). So their tokens are
 # not the f32 CPU engine's (Q4_K_M's part at token 7): their logits are
 # compared with a bound (Q4_K_M measured 1.1e-2 after 150 tokens: each
 # int8-x GEMV moves its output by 3-6e-3, test_gemv), and the GPU's
 # variants (streamed, without PDL) must give the GPU's own tokens.
 synth=$(dirname "$cpu")/strata-synth
-for mix in q4_k_m q4_0 q8_0; do
-    if "$synth" --layers 8 --dim 1024 --heads 8 --kv-heads 2 --ffn 2048 --vocab 4096 --ctx 512 \
+for mix in q4_k_m q4_0 q8_0 q6_k; do
+    shape="--layers 8 --dim 1024 --heads 8 --kv-heads 2 --ffn 2048"
+    [ $mix != q6_k ] || shape="--layers 4 --dim 2048 --heads 16 --kv-heads 4 --ffn 4096"
+    # shellcheck disable=SC2086
+    if "$synth" $shape --vocab 4096 --ctx 512 \
         --type $mix --seed 3 -o "$tmp/synth.gguf" --quiet 2>"$tmp/synth.err"; then
         run_logits "synth-$mix logits, GEMV (int8 x), 150 tokens" "$tmp/synth.gguf" 3e-2 150 STRATA_PREFILL_GEMV=1
         run_gpu_pair "synth-$mix streamed = resident (GPU)" "$tmp/synth.gguf" STRATA_STREAM_TEST=odd:2
