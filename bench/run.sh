@@ -127,6 +127,10 @@ summarize() {
     pm() { sed -n "s/^m4_define(\`PLAN_$1', \`\\([0-9]*\\)[a-z]*')m4_dnl$/\\1/p" "$plan"; }
     a=$(pm TIER_A_BYTES) b=$(pm TIER_B_BYTES) c=$(pm TIER_C_BYTES)
     gpu=$(pm GPU)
+    # K and V bytes of one cached position (f16), all blocks: a token at
+    # position p reads p + 1 of them from VRAM besides the weights
+    nl=$(pm N_LAYERS) nkv=$(pm N_KV_HEADS) hd=$(pm HEAD_DIM)
+    kvpos=$(( 2 * 2 * ${nl:-0} * ${nkv:-0} * ${hd:-0} ))
     hbm=$(key d2d_measured_gbps) h2d=$(key h2d_measured_gbps) disk=$(key disk_read_gbps)
     for f in "$OUTDIR/$name".decode.*; do
         [ -s "$f" ] && printf '%s %s\n' "$(sed -n 's/^decode_tps=//p' "$f")" "$f"
@@ -135,6 +139,7 @@ summarize() {
     [ -n "$med" ] || { echo "| $name | failed | | | | | | | | | | | | | |"; return 0; }
     plan_dev=$(pm DEVICE_ARENA_BYTES)
     awk -v name="$name" -v a="${a:-0}" -v b="${b:-0}" -v c="${c:-0}" -v gpu="${gpu:-0}" -v plan_dev="${plan_dev:-0}" \
+        -v kvpos="${kvpos:-0}" \
         -v hbm="${hbm:-}" -v h2d="${h2d:-}" -v disk="${disk:-}" -v json="$OUTDIR/$name.row.json" '
         FNR == 1 { file++ }
         { split($0, kv, "="); v[file, kv[1]] = substr($0, length(kv[1]) + 2) }
@@ -145,6 +150,12 @@ summarize() {
             if (b > 0) { if (h2d > 0) floor = max(floor, b / (h2d * 1e9)); else known = 0 }
             if (c > 0) { if (disk > 0) floor = max(floor, c / (disk * 1e9)); else known = 0 }
             ratio = (known && tps > 0) ? sprintf("%.2f", floor * tps) : "-"
+            # the same with the KV cache the run read: the decoded tokens sat
+            # at positions prompt .. prompt + gen - 1 (mean prompt + (gen + 1) / 2 rows)
+            kvb = kvpos * (v[1, "prompt_tokens"] + (v[1, "gen_tokens"] + 1) / 2)
+            floor_kv = (gpu && hbm > 0 && known) ? max(floor, (a + kvb) / (hbm * 1e9)) : 0
+            fl_kv = floor_kv > 0 ? sprintf(" / %.2f", floor_kv * 1e3) : ""
+            ratio_kv = floor_kv > 0 && tps > 0 ? sprintf(" / %.2f", floor_kv * tps) : ""
             # prefill: the first 512 tokens (the first chunk) and the rest; the
             # floor of a streamed chunk is one pass of tiers B and C
             np = v[2, "prompt_tokens"] + 0; n1 = np < 512 ? np : 512
@@ -157,15 +168,16 @@ summarize() {
             pbest = rest > 0 ? rest : p1
             pratio = pknown && pfl > 0 && pbest > 0 ? sprintf("%.2f", pbest * pfl / n1) : "-"
             fl = known ? sprintf("%.2f", floor * 1e3) : "-"
-            printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f GB | %s | %s | %.2f / %.2f | %.0f / %s | %s | %s | %.2f / %.2f / %.2f GB | %.2f GB |\n",
+            printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f GB | %s%s | %s%s | %.2f / %.2f | %.0f / %s | %s | %s | %.2f / %.2f / %.2f GB | %.2f GB |\n",
                 name, eng, tps, v[1, "step_ms_p50"], v[1, "step_ms_p99"], v[1, "step_ms_max"],
-                a / 1e9, b / 1e9, c / 1e9, fl, ratio, v[1, "link_busy_ms_per_token"],
+                a / 1e9, b / 1e9, c / 1e9, fl, fl_kv, ratio, ratio_kv, v[1, "link_busy_ms_per_token"],
                 v[1, "stall_ms_per_token"], p1, (rest > 0 ? sprintf("%.0f", rest) : "-"), pfloor, pratio,
                 v[1, "device_arena_bytes"] / 1e9, plan_dev / 1e9, v[1, "device_used_bytes"] / 1e9,
                 v[1, "peak_rss_bytes"] / 1e9
-            printf "{\"case\": \"%s\", \"engine\": \"%s\", \"decode_tps\": %s, \"step_ms_p50\": %s, \"step_ms_p99\": %s, \"step_ms_max\": %s, \"bytes_a\": %.0f, \"bytes_b\": %.0f, \"bytes_c\": %.0f, \"floor_ms\": %s, \"floor_over_achieved\": %s, \"prefill_tps\": %s, \"prefill_first512_tps\": %.1f, \"prefill_rest_tps\": %s, \"prefill_floor_tps\": %s, \"peak_rss_bytes\": %s}\n",
+            printf "{\"case\": \"%s\", \"engine\": \"%s\", \"decode_tps\": %s, \"step_ms_p50\": %s, \"step_ms_p99\": %s, \"step_ms_max\": %s, \"bytes_a\": %.0f, \"bytes_b\": %.0f, \"bytes_c\": %.0f, \"kv_bytes_per_token\": %.0f, \"floor_ms\": %s, \"floor_over_achieved\": %s, \"floor_with_kv_ms\": %s, \"prefill_tps\": %s, \"prefill_first512_tps\": %.1f, \"prefill_rest_tps\": %s, \"prefill_floor_tps\": %s, \"peak_rss_bytes\": %s}\n",
                 name, eng, tps, v[1, "step_ms_p50"], v[1, "step_ms_p99"], v[1, "step_ms_max"],
-                a, b, c, known ? floor * 1e3 : "null", ratio == "-" ? "null" : ratio,
+                a, b, c, kvb, known ? floor * 1e3 : "null", ratio == "-" ? "null" : ratio,
+                (floor_kv > 0 ? floor_kv * 1e3 : "null"),
                 v[2, "prompt_tps"] == "" ? "null" : v[2, "prompt_tps"], p1, (rest > 0 ? rest : "null"),
                 pfloor == "-" ? "null" : pfloor, v[1, "peak_rss_bytes"] > json
         }
@@ -204,6 +216,6 @@ for k in h2d_measured_gbps h2d_pageable_gbps d2h_measured_gbps h2d_during_d2h_gb
 done
 echo
 echo
-echo "| case | engine | tok/s | ms/tok p50 | p99 | max | bytes/tok A / B / C | floor ms | floor/achieved | link busy / stall ms/tok | prefill tok/s: first 512 / rest | prefill floor tok/s (link) | prefill achieved/floor | VRAM arena / planned / used | peak RSS |"
+echo "| case | engine | tok/s | ms/tok p50 | p99 | max | bytes/tok A / B / C | floor ms (/ with the KV cache read) | floor/achieved (/ with KV) | link busy / stall ms/tok | prefill tok/s: first 512 / rest | prefill floor tok/s (link) | prefill achieved/floor | VRAM arena / planned / used | peak RSS |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 cat "$ROWS"

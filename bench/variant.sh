@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # bench/variant.sh - sourced by bench/step-ablate.sh and bench/step-trace.sh:
 # the synthetic Llama-3.1-8B Q4_K_M of bench/run.sh (8b-resident), and
 # strata built for it with compile-time switches.

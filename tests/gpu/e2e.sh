@@ -35,6 +35,7 @@ run_case() {
     env "$@" "$gpu" -m "$model" $p1 "$p2" -n 64 --temp 0 --ignore-eos \
         --stats-file "$tmp/gpu" >/dev/null 2>"$tmp/gpu.err"
     rc=$?
+    # shellcheck disable=SC2086 # cpu_env: no word, or one VAR=VALUE
     env $cpu_env "$cpu" -m "$model" $p1 "$p2" -n 64 --temp 0 --ignore-eos \
         --stats-file "$tmp/cpu" >/dev/null 2>"$tmp/cpu.err"
     if [ $rc -ne 0 ]; then
@@ -186,9 +187,10 @@ for m in $models; do
         # have a near-tie at token 34 that f32 summation order flips; its
         # perplexity agrees, CUDA 3.09006e17 vs CPU 3.09036e17, bench/NOTES.md)
         sts="q4_k q8_0"
-        [ $b = zoo-qwen2-bpe ] && sts=q8_0
+        [ "$b" = zoo-qwen2-bpe ] && sts=q8_0
         for st in $sts; do
             cpu_env=STRATA_STREAM_TEST=all:2:$st
+            # shellcheck disable=SC2086
             run_case "$b streamed as $st (both engines)" "$m" "Once upon a time" $cpu_env
             cpu_env=
         done ;;
