@@ -320,15 +320,15 @@ struct gemv_rdec_q6_k {
     // the gate|up pairs, which read it as wo rounded it
     static const int DP4A = GEMV_Q6K_XQ ? 4 : 2;
     static constexpr int nr(int rows, int nstep) { return nstep >= 12 && rows / 4 < GEMV_SMS * 8 ? 2 : 4; }
-    // 4 row groups of 4 rows a block for wo (rows <= 4096 of up to 4
-    // steps): blocks of 16 rows round x for the gate|up pair (gemv_epi.xq_out),
+    // 4 row groups of 4 rows a block for wo (gemv_wo_gives): blocks of 16
+    // rows round x for the gate|up pair (gemv_epi.xq_out),
     // which then takes it as int8 (DP4A); 13 words a row leave no room for
     // 16 rows a warp (bench/NOTES.md, session 17)
     // (not the 1024 rows of an 8B's K or V: a Q6_K V shares its launch with
     // a Q4_K Q|K of 4-warp blocks, gemv_cat)
     static constexpr int rg(int rows, int nstep)
     {
-        return GEMV_Q6K_XQ && nstep <= 4 && rows > 1024 && rows <= 4096 && rows % 16 == 0 ? 4 : 1;
+        return GEMV_Q6K_XQ && gemv_wo_gives(rows, nstep) && rows > 1024 && rows % 16 == 0 ? 4 : 1;
     }
     struct lane_t {
         int xa, xb;

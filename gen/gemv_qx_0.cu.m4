@@ -130,11 +130,11 @@ struct gemv_rdec_q4_0 {
     // (gemv_epi.xq_in); rounded per warp everywhere it measured slower
     // (bench/NOTES.md, session 14)
     static const int DP4A = GEMV_Q40_DP4A;
-    // v4 run: 8 beat 4 and 2 on every shape; 16 for wo (rows <= 4096 of up
-    // to 4 steps), whose blocks then end whole 16-runs and round x for the
-    // pair: both together 381.5 -> 413.5 tok/s on an 8B Q4_0, either alone
-    // nothing (bench/NOTES.md, session 17)
-    static constexpr int nr(int rows, int nstep) { return nstep <= 4 && rows <= 4096 ? GEMV_Q40_WO_NR : 8; }
+    // v4 run: 8 beat 4 and 2 on every shape; 16 for wo (gemv_wo_gives),
+    // whose blocks then end whole 16-runs and round x for the pair: both
+    // together 381.5 -> 413.5 tok/s on an 8B Q4_0, either alone nothing
+    // (bench/NOTES.md, session 17)
+    static constexpr int nr(int rows, int nstep) { return gemv_wo_gives(rows, nstep) ? GEMV_Q40_WO_NR : 8; }
     static constexpr int rg(int rows, int nstep) { return 1; } // row groups a block (gemv_rcfg)
     typedef gemv_qx_lane lane_t;
     struct raw_t {
@@ -200,7 +200,7 @@ struct gemv_rdec_q8_0 {
     static const int DP4A = GEMV_Q80_DP4A;
     static constexpr int nr(int rows, int nstep)
     {
-        return nstep <= 4 && rows <= 4096 ? GEMV_Q80_WO_NR : nstep <= 4 ? 8 : 4; // v4 run
+        return gemv_wo_gives(rows, nstep) ? GEMV_Q80_WO_NR : nstep <= 4 ? 8 : 4; // v4 run
     }
     static constexpr int rg(int rows, int nstep) { return 1; } // row groups a block (gemv_rcfg)
     typedef gemv_qx_lane lane_t;

@@ -703,6 +703,15 @@ struct gemv_rx {
 // 3, only in the SwiGLU pairs on v4, whose x wo's epilogue rounds where its
 // blocks end whole 16-runs (gemv_epi.xq_in; gemv_int8_pick); 4: 2, and 3
 // where wo can give (Q6_K: up to 4 steps, R::rg).
+// The shapes of a wo whose x-rounding its gate|up pair reads (DP4A 3 and
+// 4): rows <= 4096 of up to 4 steps, a model of dim <= 4096. The decoders
+// make such blocks end 16 rows (R::nr, R::rg), and the pair of such a
+// model (dim columns) is the one that takes.
+__host__ __device__ constexpr bool gemv_wo_gives(int rows, int nstep)
+{
+    return nstep <= 4 && rows <= 4096;
+}
+
 template <class R>
 __host__ __device__ constexpr bool gemv_i8_default()
 {
@@ -1075,11 +1084,11 @@ template <class R, bool REG, bool V5, bool PAIR, int NSTEP>
 struct gemv_int8_pick {
     static const bool value = false;
 };
-// (4: the pairs of up to 4 steps, whose wo can give: R::rg)
+// (4: the pairs whose wo can give, gemv_wo_gives of wo's dim x dim)
 template <class R, bool V5, bool PAIR, int NSTEP>
 struct gemv_int8_pick<R, true, V5, PAIR, NSTEP> {
     static const bool value = GEMV_DP4A && (R::DP4A == 1 || (R::DP4A == 2 && V5) || (R::DP4A == 3 && PAIR && !V5) ||
-                                            (R::DP4A == 4 && (V5 || (PAIR && NSTEP <= 4))));
+                                            (R::DP4A == 4 && (V5 || (PAIR && gemv_wo_gives(NSTEP * 1024, NSTEP)))));
 };
 // gemv_epi.xq_out needs a v4 block ending one whole 16-run (gemv_epi_xq)
 template <class C, bool V4>

@@ -72,20 +72,21 @@ static void put_c_string(FILE *o, const char *s)
     fputc('"', o);
 }
 
-// DIR/file for writing; DIR and DIR/gen are made where missing (the
-// parent of DIR must exist)
+// DIR and DIR/gen, made where missing (the parent of DIR must exist)
+static int make_out_dirs(const char *dir, struct st_err *err)
+{
+    char path[4096];
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return st_errmsg(err, "%s: cannot create: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/gen", dir);
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return st_errmsg(err, "%s: cannot create: %s", path, strerror(errno));
+    return 0;
+}
+
 static FILE *open_out(const char *dir, const char *file, struct st_err *err)
 {
     char path[4096];
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        st_errmsg(err, "%s: cannot create: %s", dir, strerror(errno));
-        return NULL;
-    }
-    snprintf(path, sizeof path, "%s/gen", dir);
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        st_errmsg(err, "%s: cannot create: %s", path, strerror(errno));
-        return NULL;
-    }
     snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *o = fopen(path, "w");
     if (!o)
@@ -96,6 +97,8 @@ static FILE *open_out(const char *dir, const char *file, struct st_err *err)
 static int write_outputs(const char *dir, const char *name, const struct plan *p,
                          const struct model_facts *f, const char *table, struct st_err *err)
 {
+    if (make_out_dirs(dir, err))
+        return -1;
     FILE *o = open_out(dir, "plan.txt", err);
     if (!o)
         return -1;
